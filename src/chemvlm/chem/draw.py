@@ -1,0 +1,39 @@
+"""Draw a molecule with RDKit: the one drawing function the API, re-ranking and the data engine share."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rdkit.Chem import rdDepictor
+from rdkit.Chem.Draw import rdMolDraw2D
+
+from chemvlm.chem.smiles import parse_smiles
+
+DrawOptions = Callable[[rdMolDraw2D.MolDrawOptions], None]
+
+
+def draw_molecule(
+    smiles: str,
+    size: tuple[int, int] = (448, 448),
+    fmt: str = "png",
+    style: DrawOptions | None = None,
+) -> bytes:
+    """PNG bytes (or SVG text encoded as UTF-8) of `smiles`; `style` may change the draw options."""
+    mol = parse_smiles(smiles)
+    if mol is None:
+        raise ValueError(f"invalid SMILES, cannot draw: {smiles!r}")
+    rdDepictor.SetPreferCoordGen(True)
+    rdDepictor.Compute2DCoords(mol)
+    width, height = size
+    if fmt == "png":
+        drawer = rdMolDraw2D.MolDraw2DCairo(width, height)
+    elif fmt == "svg":
+        drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
+    else:
+        raise ValueError(f"unknown drawing format {fmt!r}: use 'png' or 'svg'")
+    if style is not None:
+        style(drawer.drawOptions())
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol)
+    drawer.FinishDrawing()
+    data = drawer.GetDrawingText()
+    return data.encode() if isinstance(data, str) else data
