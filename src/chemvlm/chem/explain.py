@@ -1,0 +1,33 @@
+"""Turn a recognised structure into a short bilingual explanation (used by recognition-only engines)."""
+
+from __future__ import annotations
+
+import re
+
+from chemvlm.chem.smiles import MoleculeInfo
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def language_of(text: str) -> str:
+    """'zh' when the text has any CJK ideograph, else 'en'."""
+    return "zh" if _CJK.search(text or "") else "en"
+
+
+def explain(info: MoleculeInfo, language: str = "en") -> str:
+    """One answer in the paper's style, naming the SMILES, then the facts RDKit computes."""
+    if not info.smiles:
+        return "图中没有识别出化学结构。" if language == "zh" else "No chemical structure was recognised in the image."
+    if not info.valid:
+        if language == "zh":
+            return f"图中结构按SMILES来说是 {info.smiles}，但RDKit无法解析该SMILES。"
+        return f"The structure in the image has the SMILES representation {info.smiles}, which RDKit cannot parse."
+    if language == "zh":
+        return (
+            f"依据我的观察，这个图片展示的分子式，按SMILES来说是 {info.canonical} 。"
+            f"分子式 {info.formula}，分子量 {info.weight:.2f} g/mol，InChIKey {info.inchikey}。"
+        )
+    return (
+        f"The molecule in the image has the SMILES representation {info.canonical} . "
+        f"Formula {info.formula}, molecular weight {info.weight:.2f} g/mol, InChIKey {info.inchikey}."
+    )

@@ -1,0 +1,147 @@
+"""The prediction record: one JSON line per answered item, shared by `ocr`, `eval` and `serve`.
+
+CSV and SDF files are views of the same record. Writers append and flush item by item, and know
+which ids are already done, so that a killed run resumes without redoing or losing anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from chemvlm.chem import canonical_smiles, extract_smiles, parse_smiles
+
+
+@dataclass
+class Prediction:
+    id: str
+    image: str  # path or a short description of the input image(s)
+    question: str
+    answer: str  # the engine's full answer text
+    smiles: str | None  # SMILES found in the answer, as written
+    canonical: str | None  # RDKit canonical SMILES, None when invalid or absent
+    valid: bool
+    engine: str  # which engine answered: "chemvlm", "osra", "openai", "ensemble"
+    model: str  # the model spec string
+    seconds: float
+    error: str | None = None  # set when the item failed; the run goes on
+
+    @classmethod
+    def from_answer(cls, *, id, image, question, answer, engine, model, seconds, smiles=None, error=None):
+        """Fill the chemistry fields from the answer (or from `smiles` when the engine gives it directly)."""
+        smiles = smiles if smiles is not None else extract_smiles(answer or "")
+        canonical = canonical_smiles(smiles) if smiles else None
+        return cls(
+            id=str(id), image=str(image), question=question, answer=answer or "", smiles=smiles,
+            canonical=canonical, valid=canonical is not None, engine=engine, model=str(model),
+            seconds=round(float(seconds), 4), error=error,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+FIELDS = [f.name for f in fields(Prediction)]
+
+
+class RecordFileError(ValueError):
+    """A predictions file that cannot be read back; names the file and line."""
+
+
+def read_predictions(path: str | Path) -> list[Prediction]:
+    """Records from a JSONL file; a malformed line raises an error naming the file and line number."""
+    path = Path(path)
+    records = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                records.append(Prediction(**{k: row.get(k) for k in FIELDS}))
+            except (json.JSONDecodeError, TypeError) as err:
+                raise RecordFileError(f"{path}:{number}: not a prediction record ({err})") from None
+    return records
+
+
+class PredictionWriter:
+    """Appends records to .jsonl, .csv or .sdf; `done` holds the ids already in the file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.format = self.path.suffix.lower().lstrip(".")
+        if self.format not in ("jsonl", "csv", "sdf"):
+            raise ValueError(f"{self.path}: output must end in .jsonl, .csv or .sdf")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.done: set[str] = self._read_done() if self.path.exists() else set()
+
+    def _read_done(self) -> set[str]:
+        if self.format == "jsonl":
+            done = set()
+            with self.path.open(encoding="utf-8") as handle:
+                for line in handle:
+                    try:
+                        done.add(str(json.loads(line)["id"]))
+                    except (json.JSONDecodeError, KeyError, TypeError):
+                        continue  # a line cut by a kill: the item is redone
+            return done
+        if self.format == "csv":
+            with self.path.open(encoding="utf-8", newline="") as handle:
+                return {row["id"] for row in csv.DictReader(handle) if row.get("id")}
+        text = self.path.read_text(encoding="utf-8")
+        records = text.split("$$$$")[:-1]  # a record without its terminator was cut by a kill
+        done = set()
+        for record in records:
+            lines = record.splitlines()
+            for i, line in enumerate(lines):
+                if line.strip() == "> <id>" and i + 1 < len(lines):
+                    done.add(lines[i + 1].strip())
+        return done
+
+    def _truncate_partial(self) -> None:
+        """Drop a half-written last record (the run was killed mid-write)."""
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        end = b"$$$$\n" if self.format == "sdf" else b"\n"
+        if data and not data.endswith(end):
+            cut = data.rfind(end)
+            self.path.write_bytes(data[: cut + len(end)] if cut >= 0 else b"")
+
+    def write(self, prediction: Prediction) -> None:
+        if not self.done:
+            self._truncate_partial()
+        if self.format == "jsonl":
+            line = json.dumps(prediction.to_dict(), ensure_ascii=False) + "\n"
+        elif self.format == "csv":
+            new = not self.path.exists() or self.path.stat().st_size == 0
+            from io import StringIO
+
+            buffer = StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(prediction.to_dict())
+            line = buffer.getvalue()
+        else:
+            line = _sdf_record(prediction)
+        with self.path.open("a", encoding="utf-8", newline="") as handle:
+            handle.write(line)
+            handle.flush()
+        self.done.add(prediction.id)
+
+
+def _sdf_record(prediction: Prediction) -> str:
+    from rdkit import Chem
+
+    mol = parse_smiles(prediction.canonical or "") if prediction.valid else None
+    block = Chem.MolToMolBlock(mol) if mol is not None else Chem.MolToMolBlock(Chem.Mol())
+    lines = block.splitlines()
+    lines[0] = prediction.id  # the molecule's name line
+    properties = "".join(
+        f"> <{key}>\n{'' if value is None else str(value).replace(chr(10), ' ')}\n\n"
+        for key, value in prediction.to_dict().items()
+    )
+    return "\n".join(lines) + "\n" + properties + "$$$$\n"

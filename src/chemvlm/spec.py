@@ -1,0 +1,59 @@
+"""The model spec: one string that names what answers, shared by `ask`, `ocr`, `eval` and `serve`.
+
+    PATH                              a local checkpoint directory saved by this project (or converted)
+    tiny | chemvlm-26b | …            a preset (randomly initialised; for tests and shape checks)
+    osra                              Debian's `osra` program (recognition only)
+    openai:BASE_URL#MODEL             any OpenAI-compatible chat-completions server (vLLM, lmdeploy, GPT-4o)
+    ensemble:SPEC,SPEC[,…]            several engines whose candidates are combined
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ModelSpecError(ValueError):
+    """A model spec string that names nothing usable."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    kind: str  # "local", "preset", "osra", "openai" or "ensemble"
+    target: str = ""  # checkpoint path, preset name or base URL
+    model: str | None = None  # served model name (openai)
+    members: tuple["ModelSpec", ...] = ()  # ensemble members
+    text: str = ""  # the string as the user wrote it
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelSpec":
+        from chemvlm.model.presets import preset_names
+
+        text = text.strip()
+        if not text:
+            raise ModelSpecError("empty model spec")
+        if text == "osra":
+            return cls("osra", text=text)
+        if text.startswith("openai:"):
+            url, _, model = text[len("openai:"):].partition("#")
+            if not url.startswith(("http://", "https://")):
+                raise ModelSpecError(f"model spec {text!r}: expected openai:http(s)://HOST[:PORT]/v1#MODEL")
+            return cls("openai", target=url.rstrip("/"), model=model or None, text=text)
+        if text.startswith("ensemble:"):
+            parts = [p for p in text[len("ensemble:"):].split(",") if p.strip()]
+            if len(parts) < 2:
+                raise ModelSpecError(f"model spec {text!r}: an ensemble needs at least two members")
+            return cls("ensemble", members=tuple(cls.parse(p) for p in parts), text=text)
+        if Path(text).is_dir():
+            if not (Path(text) / "config.json").is_file():
+                raise ModelSpecError(f"model spec {text!r}: directory has no config.json (not a checkpoint)")
+            return cls("local", target=str(Path(text)), text=text)
+        if text in preset_names():
+            return cls("preset", target=text, text=text)
+        raise ModelSpecError(
+            f"model spec {text!r}: not a checkpoint directory, a preset ({', '.join(preset_names())}), "
+            "'osra', 'openai:URL#MODEL' or 'ensemble:A,B'"
+        )
