@@ -57,3 +57,12 @@ class ModelSpec:
             f"model spec {text!r}: not a checkpoint directory, a preset ({', '.join(preset_names())}), "
             "'osra', 'openai:URL#MODEL' or 'ensemble:A,B'"
         )
+
+
+# The model shipped inside the package, once trained; until then the classical recogniser answers.
+BUNDLED_MODEL = Path(__file__).parent / "assets" / "chemvlm-mini"
+
+
+def default_model() -> str:
+    """The spec `ask` and `ocr` use when none is given: the bundled model if present, else `osra`."""
+    return str(BUNDLED_MODEL) if (BUNDLED_MODEL / "config.json").is_file() else "osra"

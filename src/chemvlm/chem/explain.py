@@ -24,10 +24,10 @@ def explain(info: MoleculeInfo, language: str = "en") -> str:
         return f"The structure in the image has the SMILES representation {info.smiles}, which RDKit cannot parse."
     if language == "zh":
         return (
-            f"依据我的观察，这个图片展示的分子式，按SMILES来说是 {info.canonical} 。"
+            f"依据我的观察，这个图片展示的分子式，按SMILES来说是 {info.canonical}。"
             f"分子式 {info.formula}，分子量 {info.weight:.2f} g/mol，InChIKey {info.inchikey}。"
         )
     return (
-        f"The molecule in the image has the SMILES representation {info.canonical} . "
+        f"The molecule in the image has the SMILES representation {info.canonical}. "
         f"Formula {info.formula}, molecular weight {info.weight:.2f} g/mol, InChIKey {info.inchikey}."
     )

@@ -1,0 +1,169 @@
+"""The inference engine: ChemVLM.from_pretrained(path).ask(images, question)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from transformers import AutoTokenizer, InternVLForConditionalGeneration, TextIteratorStreamer
+
+from chemvlm.chat.template import build_messages, expand_image_placeholders
+from chemvlm.chem import MoleculeInfo, describe, extract_smiles
+from chemvlm.model.build import SETTINGS_KEY, build_model
+from chemvlm.model.presets import ChatSettings, load_preset
+from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
+from chemvlm.vision import dynamic_tiles, load_image, to_pixel_values
+
+
+@dataclass
+class Answer:
+    text: str
+    molecule: MoleculeInfo  # RDKit's view of the SMILES found in the text (valid=False when none)
+    new_tokens: int
+    seconds: float
+
+    @property
+    def smiles(self) -> str | None:
+        return self.molecule.smiles or None
+
+
+class CheckpointError(ValueError):
+    """A path that is not a loadable checkpoint."""
+
+
+class ChemVLM:
+    """A native InternVL model, its tokenizer and its chat settings."""
+
+    def __init__(self, model: InternVLForConditionalGeneration, tokenizer, settings: ChatSettings | None = None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.settings = settings or ChatSettings.from_dict(getattr(model.config, SETTINGS_KEY, None))
+        vision = model.config.vision_config
+        self.tile_size = vision.image_size[0]
+        side = vision.image_size[0] // vision.patch_size[0]
+        self.tokens_per_tile = int(side * side * model.config.downsample_ratio**2)
+        stops = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.eos_token_id]
+        self.stop_ids = [i for i in dict.fromkeys(stops) if i is not None and i != tokenizer.unk_token_id]
+
+    # ---- loading and saving -------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None, device: str | None = None) -> "ChemVLM":
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"{path}: not a checkpoint directory (no config.json)")
+        model = InternVLForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
+        if device:
+            model = model.to(device)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "left"
+        return cls(model, tokenizer)
+
+    @classmethod
+    def from_preset(cls, name: str, tokenizer=None, seed: int = 0) -> "ChemVLM":
+        """A randomly initialised model of a preset's shape (for tests and experiments)."""
+        preset = load_preset(name)
+        tokenizer = tokenizer or build_tokenizer(STARTER_CORPUS, preset.chat.system_message, vocab_size=600)
+        return cls(build_model(preset, tokenizer, seed=seed), tokenizer, preset.chat)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        setattr(self.model.config, SETTINGS_KEY, self.settings.to_dict())
+        self.model.generation_config.eos_token_id = self.stop_ids
+        self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+
+    # ---- prompting ----------------------------------------------------------------------------------
+    def prompt(self, n_images: int, question: str, history=None, tiles_per_image: list[int] | None = None) -> str:
+        """The exact text fed to the model; with `tiles_per_image`, image placeholders are expanded."""
+        messages = build_messages(question, n_images, history)
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if tiles_per_image is not None:
+            text = expand_image_placeholders(text, tiles_per_image, self.tokens_per_tile)
+        return text
+
+    def _encode(self, items, max_tiles: int | None) -> dict:
+        """Tokenise a batch of (images, question, history), left-padded, with all tiles stacked in order."""
+        max_tiles = max_tiles or self.settings.max_tiles
+        prompts, tiles = [], []
+        for images, question, history in items:
+            per_image = [
+                dynamic_tiles(load_image(image), self.tile_size, 1, max_tiles, self.settings.use_thumbnail)
+                for image in images
+            ]
+            prompts.append(self.prompt(len(images), question, history, [len(t) for t in per_image]))
+            tiles += [tile for image_tiles in per_image for tile in image_tiles]
+        inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
+        inputs = {k: v.to(self.model.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
+        if tiles:
+            inputs["pixel_values"] = to_pixel_values(tiles).to(self.model.device, self.model.dtype)
+        return inputs
+
+    def _generation_kwargs(self, max_new_tokens: int, generation: dict) -> dict:
+        kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "num_beams": 1}  # greedy by default
+        kwargs.update(generation)
+        kwargs.update(eos_token_id=self.stop_ids, pad_token_id=self.tokenizer.pad_token_id)
+        return kwargs
+
+    def _decode(self, tokens: torch.Tensor) -> tuple[str, int]:
+        ids = tokens.tolist()
+        for n, token in enumerate(ids):
+            if token in self.stop_ids:
+                ids = ids[:n]
+                break
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids)
+
+    # ---- asking -------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def ask_batch(
+        self, items, max_new_tokens: int = 256, max_tiles: int | None = None, num_return_sequences: int = 1, **generation
+    ) -> list[Answer] | list[list[Answer]]:
+        """Answers for many (images, question) or (images, question, history) items in one generate call.
+        With num_return_sequences > 1 (beam search or sampling), a list of candidates per item."""
+        items = [tuple(item) + (None,) * (3 - len(item)) for item in items]
+        if not items:
+            return []
+        start = time.perf_counter()
+        inputs = self._encode(items, max_tiles)
+        kwargs = self._generation_kwargs(max_new_tokens, generation)
+        kwargs["num_return_sequences"] = num_return_sequences
+        output = self.model.generate(**inputs, **kwargs)
+        seconds = (time.perf_counter() - start) / len(items)
+        answers = []
+        for row in output[:, inputs["input_ids"].shape[1]:]:
+            text, n = self._decode(row)
+            answers.append(Answer(text, describe(extract_smiles(text)), n, seconds))
+        if num_return_sequences == 1:
+            return answers
+        return [answers[i : i + num_return_sequences] for i in range(0, len(answers), num_return_sequences)]
+
+    def ask(self, images, question: str, history=None, **generation) -> Answer:
+        """One answer. `images`: one image or a list (path, bytes, data URL or PIL image)."""
+        images = images if isinstance(images, (list, tuple)) else [images]
+        return self.ask_batch([(list(images), question, history)], **generation)[0]
+
+    def stream(self, images, question: str, history=None, max_new_tokens: int = 256, max_tiles=None, **generation) -> Iterator[str]:
+        """The answer as it is generated, piece by piece."""
+        images = images if isinstance(images, (list, tuple)) else [images]
+        inputs = self._encode([(list(images), question, history)], max_tiles)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = self._generation_kwargs(max_new_tokens, generation)
+        errors = []
+
+        def run():
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, **kwargs, streamer=streamer)
+            except Exception as err:  # surfaced in the caller's thread below
+                errors.append(err)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        yield from streamer
+        thread.join()
+        if errors:
+            raise errors[0]

@@ -1,0 +1,56 @@
+"""A ChemVLM model in this process: batched generation through ChemVLM.ask_batch."""
+
+from __future__ import annotations
+
+import time
+
+from chemvlm.chat.engine import ChemVLM
+from chemvlm.engines.base import Engine, EngineError, Query
+from chemvlm.model.build import build_config, parameter_counts
+from chemvlm.model.presets import load_preset
+from chemvlm.record import Prediction
+from chemvlm.vision import ImageLoadError, load_image
+
+# A preset builds random weights in memory; beyond this it is a shape, not something to run.
+MAX_PRESET_PARAMETERS = 200_000_000
+
+
+class LocalEngine(Engine):
+    name = "chemvlm"
+
+    def __init__(self, spec, batch_size: int = 8, max_tiles: int | None = None, max_new_tokens: int = 256, **generation):
+        super().__init__(spec)
+        if spec.kind == "preset":
+            preset = load_preset(spec.target)
+            if "vocab_size" in preset.text and parameter_counts(build_config(preset))["total"] > MAX_PRESET_PARAMETERS:
+                raise EngineError(
+                    f"{spec}: a preset has no trained weights; convert a released checkpoint with "
+                    "`chemvlm convert` and pass its directory instead"
+                )
+            self.vlm = ChemVLM.from_preset(spec.target)
+        else:
+            self.vlm = ChemVLM.from_pretrained(spec.target)
+        self.batch_size = batch_size
+        self.options = dict(max_tiles=max_tiles, max_new_tokens=max_new_tokens, **generation)
+
+    def predict(self, queries: list[Query]) -> list[Prediction]:
+        results: dict[int, Prediction] = {}
+        ready = []
+        for index, query in enumerate(queries):
+            try:
+                images = [load_image(image) for image in query.images]  # bad inputs fail alone, not the batch
+            except ImageLoadError as err:
+                results[index] = self.failed(query, str(err))
+                continue
+            ready.append((index, query, images))
+        for start in range(0, len(ready), self.batch_size):
+            chunk = ready[start : start + self.batch_size]
+            began = time.perf_counter()
+            answers = self.vlm.ask_batch([(images, query.question) for _, query, images in chunk], **self.options)
+            seconds = (time.perf_counter() - began) / len(chunk)
+            for (index, query, _), answer in zip(chunk, answers):
+                results[index] = Prediction.from_answer(
+                    id=query.id, image=query.image_label, question=query.question, answer=answer.text,
+                    engine=self.name, model=str(self.spec), seconds=seconds,
+                )
+        return [results[i] for i in range(len(queries))]
