@@ -75,6 +75,7 @@ class PredictionWriter:
         if self.format not in ("jsonl", "csv", "sdf"):
             raise ValueError(f"{self.path}: output must end in .jsonl, .csv or .sdf")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._truncate_partial()
         self.done: set[str] = self._read_done() if self.path.exists() else set()
 
     def _read_done(self) -> set[str]:
@@ -85,7 +86,7 @@ class PredictionWriter:
                     try:
                         done.add(str(json.loads(line)["id"]))
                     except (json.JSONDecodeError, KeyError, TypeError):
-                        continue  # a line cut by a kill: the item is redone
+                        continue  # not a record: the item it meant is redone
             return done
         if self.format == "csv":
             with self.path.open(encoding="utf-8", newline="") as handle:
@@ -111,8 +112,6 @@ class PredictionWriter:
             self.path.write_bytes(data[: cut + len(end)] if cut >= 0 else b"")
 
     def write(self, prediction: Prediction) -> None:
-        if not self.done:
-            self._truncate_partial()
         if self.format == "jsonl":
             line = json.dumps(prediction.to_dict(), ensure_ascii=False) + "\n"
         elif self.format == "csv":

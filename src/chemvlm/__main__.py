@@ -1,0 +1,3 @@
+from chemvlm.cli import main
+
+main()
