@@ -16,7 +16,6 @@ from chemvlm.bench.metrics import smiles_of
 from chemvlm.engines.base import EngineError
 from chemvlm.record import Prediction, RecordFileError, read_predictions
 from chemvlm.spec import ModelSpecError
-from chemvlm.vision import ImageLoadError
 
 SMILES_BENCHES = ("chemocr", "ocsr-real")
 
@@ -26,7 +25,7 @@ def one_line_errors():
     """Bad input ends the command with one line naming it, never a traceback."""
     try:
         yield
-    except (BenchFileError, RecordFileError, EngineError, ModelSpecError, ImageLoadError, ValueError) as err:
+    except (BenchFileError, RecordFileError, EngineError, ModelSpecError, ValueError) as err:  # ImageLoadError too
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     except OSError as err:
@@ -53,6 +52,7 @@ def eval_command(
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="osra processes / concurrent requests"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds per item (osra) or request (openai)"),
     max_tiles: int = typer.Option(6, "--max-tiles", help="image tiles for the local model (paper: 6)"),
+    retries: Optional[int] = typer.Option(None, "--retries", help="retries of a failed request (openai; default 3)"),
 ):
     """Answer a benchmark with a model, appending predictions as they come (resumable), then score."""
     from chemvlm.bench.report import run_markdown
@@ -60,7 +60,7 @@ def eval_command(
 
     with one_line_errors():
         result = run_eval(bench, model, out, limit=limit, data=data, images=images, judge=_judge(judge),
-                          workers=workers, timeout=timeout, max_tiles=max_tiles)
+                          workers=workers, timeout=timeout, max_tiles=max_tiles, retries=retries)
         typer.echo(run_markdown(result))
         typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'scores.json'} and {out / 'scores.md'}")
 

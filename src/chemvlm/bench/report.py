@@ -55,7 +55,8 @@ def run_markdown(result: dict) -> str:
 
 
 def load_run(path: str | Path) -> dict:
-    scores = Path(path) / "scores.json" if Path(path).is_dir() else Path(path)
+    path = Path(path)
+    scores = path if path.suffix == ".json" else path / "scores.json"
     if not scores.is_file():
         raise BenchFileError(f"{scores}: no such file (run `chemvlm eval` or `chemvlm score` first)")
     try:

@@ -13,12 +13,12 @@ from chemvlm.bench.items import BenchFileError, read_items, write_items
 from chemvlm.bench.report import run_markdown
 from chemvlm.bench.scoring import score
 from chemvlm.engines.base import Query, load_engine
-from chemvlm.record import read_predictions
-from chemvlm.record import PredictionWriter
+from chemvlm.record import PredictionWriter, read_predictions
 from chemvlm.spec import ModelSpec
 
 
-def engine_options(spec: ModelSpec, workers: int | None, timeout: float | None, max_tiles: int) -> dict:
+def engine_options(spec: ModelSpec, workers: int | None, timeout: float | None, max_tiles: int,
+                   retries: int | None = None) -> dict:
     """The options each engine kind understands. ChemVLM's own evaluation: greedy, up to 6 tiles."""
     options = {}
     if spec.kind in ("local", "preset"):
@@ -27,6 +27,8 @@ def engine_options(spec: ModelSpec, workers: int | None, timeout: float | None, 
         options["concurrency" if spec.kind == "openai" else "workers"] = workers
     if timeout:
         options["timeout"] = timeout
+    if retries is not None and spec.kind == "openai":
+        options["retries"] = retries
     return options
 
 
@@ -45,7 +47,7 @@ def _check_run(out: Path, bench: str, model: str) -> None:
 
 def run_eval(bench: str, model: str, out: str | Path, limit: int | None = None, data=None, images=None,
              judge=None, workers: int | None = None, timeout: float | None = None, max_tiles: int = 6,
-             progress: bool = True) -> dict:
+             retries: int | None = None, progress: bool = True) -> dict:
     out = Path(out)
     spec = ModelSpec.parse(model)
     items = load_bench(bench, data, images)
@@ -61,7 +63,7 @@ def run_eval(bench: str, model: str, out: str | Path, limit: int | None = None, 
             " (pass --images ROOT where they are)"
         )
     if todo:
-        engine = load_engine(spec, **engine_options(spec, workers, timeout, max_tiles))
+        engine = load_engine(spec, **engine_options(spec, workers, timeout, max_tiles, retries))
         batch = max(1, getattr(engine, "batch_size", 1))
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, disable=not progress) as bar:

@@ -17,7 +17,6 @@ import httpx
 
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.record import Prediction
-from chemvlm.vision import ImageLoadError, load_image
 
 KEY_VARIABLES = ("CHEMVLM_API_KEY", "OPENAI_API_KEY")
 _RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
@@ -31,6 +30,8 @@ def image_url(image) -> str:
     """A data URL for any image the loader accepts; data URLs pass through unchanged."""
     if isinstance(image, str) and image.startswith("data:"):
         return image
+    from chemvlm.vision import load_image  # only when there is an image: the vision package loads torch
+
     buffer = io.BytesIO()
     load_image(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -113,7 +114,7 @@ class OpenAIEngine(Engine):
             text = self.chat([user_message(query.question, query.images)])
         except ServerUnreachable:
             raise
-        except (EngineError, ImageLoadError) as err:
+        except (EngineError, ValueError) as err:  # ValueError: an unreadable image (ImageLoadError)
             return self.failed(query, str(err), time.perf_counter() - start)
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=text,
