@@ -20,6 +20,7 @@ class ChatSettings:
     max_tiles: int = 6  # tiles per image at inference (ChemVLM's own evaluation used 6)
     train_max_tiles: int = 12  # tiles per image in training (the paper used 12)
     use_thumbnail: bool = True  # a 1-tile overview is appended when an image takes several tiles
+    transpose_tiles: bool = False  # True for checkpoints converted from pixel-shuffle v1 (InternVL 1.5)
 
     def to_dict(self) -> dict:
         return asdict(self)
