@@ -72,3 +72,16 @@ def test_smiles_of_takes_a_bare_smiles_or_the_one_in_a_sentence():
 
 def test_choice_summary_counts_unparseable_as_wrong():
     assert summarize_choice(["A", "B", "C"], ["A", None, "D"]) == {"n": 3, "accuracy": 33.33, "unparseable": 1}
+
+
+def test_score_pairs_borrow_subset_and_language_from_the_benchmark_by_position(cli, fixtures, tmp_path):
+    lines = (fixtures / "bench" / PREDICTIONS_8B).read_text(encoding="utf-8").splitlines()[:5]
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("score", "chemocr", pairs, "--items",
+                 fixtures / "bench" / "chemvlm-original" / "mm_chem_ocr.sample.jsonl", "-o", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    scores = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["smiles"]
+    # the sample's first four lines are the file's first four (2 zh, 2 en, staker); its fifth is another item
+    assert {k: v["n"] for k, v in scores["by_language"].items()} == {"zh": 2, "en": 2, "unmatched": 1}
+    assert scores["by_subset"]["staker"]["n"] == 4

@@ -65,8 +65,16 @@ def eval_command(
         typer.echo(f"wrote {out / 'predictions.jsonl'}, {out / 'scores.json'} and {out / 'scores.md'}")
 
 
-def _pairs(bench: str, rows: list[dict], path: Path) -> tuple[list[BenchItem], list[Prediction]]:
-    """Items and predictions from `{"generated", "ground_truth"}` rows (as published with ChemVLM)."""
+def _same_molecule(a: str, b: str) -> bool:
+    from chemvlm.chem import canonical_smiles
+
+    return a.strip() == b.strip() or (canonical_smiles(a) is not None and canonical_smiles(a) == canonical_smiles(b))
+
+
+def _pairs(bench: str, rows: list[dict], path: Path, meta: list[BenchItem] | None = None):
+    """Items and predictions from `{"generated", "ground_truth"}` rows (as published with ChemVLM).
+    `meta`, the benchmark's items in the same order, lends subset and language to each row whose
+    truth is the same molecule (ChemVLM's files align by position for most, not all, lines)."""
     items, predictions = [], []
     for number, row in enumerate(rows, 1):
         if "generated" not in row or "ground_truth" not in row:
@@ -78,8 +86,12 @@ def _pairs(bench: str, rows: list[dict], path: Path) -> tuple[list[BenchItem], l
             kind = "choice" if _letters(truth) else "free"
             truth = _letters(truth) or truth
         item_id = str(row.get("id", number))
+        subset, language = str(row.get("subset", "")), str(row.get("language", ""))
+        if meta is not None:
+            same = number <= len(meta) and _same_molecule(meta[number - 1].answer, truth)
+            subset, language = (meta[number - 1].subset, meta[number - 1].language) if same else ("unmatched",) * 2
         items.append(BenchItem(id=item_id, question=str(row.get("question", "")), answer=truth, kind=kind,
-                               subset=str(row.get("subset", "")), language=str(row.get("language", ""))))
+                               subset=subset, language=language))
         smiles = (smiles_of(generated) or "") if kind == "smiles" else ""  # the paper: the answer is the SMILES
         predictions.append(Prediction.from_answer(id=item_id, image="", question="", answer=generated,
                                                   engine="file", model=path.name, seconds=0, smiles=smiles))
@@ -89,7 +101,9 @@ def _pairs(bench: str, rows: list[dict], path: Path) -> tuple[list[BenchItem], l
 def score_command(
     bench: str = typer.Argument(..., help="chemocr, ocsr-real, mmchembench-…, mmcr or a .jsonl of items"),
     predictions: Path = typer.Argument(..., help="predictions.jsonl, or a {generated, ground_truth} JSONL"),
-    items: Optional[Path] = typer.Option(None, "--items", help="the items (default: items.jsonl beside the file)"),
+    items: Optional[Path] = typer.Option(
+        None, "--items", help="the items (default: items.jsonl beside the file); for a {generated, ground_truth}"
+        " file, the benchmark in the same order, for per-subset and per-language rows"),
     data: Optional[Path] = typer.Option(None, "--data", help="benchmark data directory [$CHEMVLM_BENCH_DIR]"),
     judge: Optional[str] = typer.Option(None, "--judge", help="openai:URL#MODEL that judges free-form answers"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="also write the scores as JSON here"),
@@ -102,7 +116,7 @@ def score_command(
     with one_line_errors():
         rows = read_jsonl(predictions)
         if rows and "ground_truth" in rows[0]:
-            bench_items, records = _pairs(bench, rows, predictions)
+            bench_items, records = _pairs(bench, rows, predictions, load_bench(str(items)) if items else None)
         else:
             records = read_predictions(predictions)
             beside = predictions.parent / "items.jsonl"
