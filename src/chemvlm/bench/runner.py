@@ -20,12 +20,11 @@ from chemvlm.spec import ModelSpec
 def engine_options(spec: ModelSpec, workers: int | None, timeout: float | None, max_tiles: int,
                    retries: int | None = None) -> dict:
     """The options each engine kind understands. ChemVLM's own evaluation: greedy, up to 6 tiles."""
-    options = {}
-    if spec.kind in ("local", "preset"):
-        options["max_tiles"] = max_tiles
+    local = spec.kind in ("local", "preset")
+    options = {"max_tiles": max_tiles} if local else {}
     if workers:
-        options["concurrency" if spec.kind == "openai" else "workers"] = workers
-    if timeout:
+        options[{"openai": "concurrency"}.get(spec.kind, "batch_size" if local else "workers")] = workers
+    if timeout and not local:  # the local engine passes unknown options on to generation
         options["timeout"] = timeout
     if retries is not None and spec.kind == "openai":
         options["retries"] = retries
