@@ -1,0 +1,153 @@
+"""The FastAPI app: /v1/chat/completions (plain and SSE), /v1/models, /health and the web page."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from chemvlm.engines import Engine, EngineError, Query
+from chemvlm.record import Prediction
+from chemvlm.serve import errors
+from chemvlm.serve.backend import Backend, StreamJob
+from chemvlm.serve.batcher import Batcher, Closed, QueueFull
+from chemvlm.serve.chemistry import chemistry
+from chemvlm.serve.config import ServeConfig
+from chemvlm.serve.errors import APIError
+from chemvlm.serve.images import load_images
+from chemvlm.serve.limits import BodyLimit
+from chemvlm.serve.request import ChatRequest, read_turn
+
+STATIC = Path(__file__).parent / "static"
+# The page loads nothing from elsewhere; images it shows are data: or blob: URLs.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'"}
+
+
+def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
+    config = config or ServeConfig()
+    backend = Backend(engine)
+    batcher = Batcher(backend.handle, config.batch_size or engine.batch_size, config.batch_wait, config.queue_size)
+    started = int(time.time())
+
+    @asynccontextmanager
+    async def lifespan(_):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="chemvlm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.batcher, app.state.config = batcher, config
+    errors.install(app)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+
+    def require_key(request: Request) -> None:
+        if config.api_key is None:
+            return
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), config.api_key.encode()):
+            raise APIError(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'")
+
+    def submit(payload, key, alone=False) -> asyncio.Future:
+        try:
+            return batcher.submit(payload, key, alone)
+        except QueueFull as err:
+            raise APIError(429, f"server busy: {err}", retry_after=err.retry_after) from None
+        except Closed as err:
+            raise APIError(503, f"server unavailable: {err}", retry_after=5) from None
+
+    def failure(err: Exception) -> APIError:
+        if isinstance(err, APIError):
+            return err
+        if isinstance(err, (EngineError, Closed)):
+            return APIError(503, f"engine unavailable: {err}", retry_after=5)
+        return APIError(500, f"engine failed: {type(err).__name__}: {err}")
+
+    def completion_id() -> str:
+        return "chatcmpl-" + uuid.uuid4().hex[:24]
+
+    @app.get("/health")
+    def health():
+        return {"status": "ok", "model": config.model_name, "engine": engine.name, "batch_size": batcher.batch_size,
+                "queued": len(batcher.pending), "queue_size": batcher.queue_size, **batcher.stats.to_dict()}
+
+    @app.get("/v1/models", dependencies=[Depends(require_key)])
+    def models():
+        return {"object": "list", "data": [{"id": config.model_name, "object": "model", "created": started,
+                                            "owned_by": "chemvlm"}]}
+
+    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
+    async def chat_completions(request: ChatRequest, raw: Request):
+        turn = read_turn(request, config)
+        images = await run_in_threadpool(load_images, turn.images, config)
+        query = Query(id=completion_id(), images=images, question=turn.question)
+        if request.stream:
+            return await _stream(query, turn.max_tokens, raw)
+        try:
+            prediction: Prediction = await submit(query, backend.key(turn.max_tokens))
+        except Exception as err:
+            raise failure(err) from None
+        if prediction.error:
+            raise APIError(422, f"the engine could not answer: {prediction.error}")
+        return {"id": query.id, "object": "chat.completion", "created": int(time.time()), "model": config.model_name,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": prediction.answer},
+                             "finish_reason": "stop"}],
+                "chemistry": chemistry(prediction)}
+
+    async def _stream(query: Query, max_tokens: int, raw: Request) -> StreamingResponse:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue = asyncio.Queue()
+        if backend.streams_tokens:
+            job = StreamJob(query, max_tokens, lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece))
+            future = submit(job, ("stream", query.id), alone=True)
+        else:
+            job, future = None, submit(query, backend.key(max_tokens))
+        created = int(time.time())
+
+        def chunk(delta: dict, finish=None, **extra) -> str:
+            body = {"id": query.id, "object": "chat.completion.chunk", "created": created, "model": config.model_name,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+            return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+        async def events():
+            yield chunk({"role": "assistant", "content": ""})
+            try:
+                while not future.done() or not pieces.empty():
+                    getter = asyncio.ensure_future(pieces.get())
+                    done, _ = await asyncio.wait({getter, future}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter in done:
+                        yield chunk({"content": getter.result()})
+                    else:
+                        getter.cancel()
+                try:
+                    prediction = future.result()
+                except Exception as err:
+                    yield f"data: {json.dumps(failure(err).body())}\n\n"
+                    return
+                if prediction.error:
+                    yield f"data: {json.dumps(APIError(422, f'the engine could not answer: {prediction.error}').body())}\n\n"
+                    return
+                if job is None:  # a whole answer from an engine that does not stream
+                    yield chunk({"content": prediction.answer})
+                yield chunk({}, "stop", chemistry=chemistry(prediction))
+                yield "data: [DONE]\n\n"
+            finally:
+                if job is not None and not future.done():
+                    job.cancelled.set()  # the client left: stop generating for nobody
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

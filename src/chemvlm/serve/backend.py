@@ -1,0 +1,73 @@
+"""The engine behind the server: batched `predict` calls, and token streaming where the engine can.
+
+Only the local model streams token by token (ChemVLM.stream); other engines (osra, a proxied server)
+answer whole, and the answer is sent as one piece of the stream.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from chemvlm.engines import Engine, Query
+from chemvlm.engines.local import LocalEngine
+from chemvlm.record import Prediction
+
+
+@dataclass
+class StreamJob:
+    query: Query
+    max_tokens: int
+    emit: Callable[[str], None]  # called from the generating thread with each text piece
+    cancelled: threading.Event = field(default_factory=threading.Event)  # the client went away
+
+
+class _StopWhen(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return self.event.is_set()
+
+
+class Backend:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.streams_tokens = isinstance(engine, LocalEngine)
+        self.lock = threading.Lock()  # one model call at a time, whoever calls
+
+    def key(self, max_tokens: int):
+        """Requests batch together when this matches: the answer budget matters only to the local model."""
+        return ("predict", max_tokens if self.streams_tokens else None)
+
+    def handle(self, key, payloads: list) -> list:
+        with self.lock:
+            if key[0] == "stream":
+                return [self._stream(payloads[0])]
+            return self._predict(payloads, key[1])
+
+    def _predict(self, queries: list[Query], max_tokens: int | None) -> list[Prediction]:
+        if max_tokens is not None:
+            self.engine.options = {**self.engine.options, "max_new_tokens": max_tokens}
+        return self.engine.predict(queries)
+
+    def _stream(self, job: StreamJob) -> Prediction:
+        began = time.perf_counter()
+        options = self.engine.options
+        pieces = []
+        for piece in self.engine.vlm.stream(
+            job.query.images, job.query.question, max_new_tokens=job.max_tokens, max_tiles=options.get("max_tiles"),
+            stopping_criteria=StoppingCriteriaList([_StopWhen(job.cancelled)]),
+        ):
+            if piece:
+                pieces.append(piece)
+                job.emit(piece)
+        query = job.query
+        return Prediction.from_answer(
+            id=query.id, image=query.image_label, question=query.question, answer="".join(pieces).strip(),
+            engine=self.engine.name, model=str(self.engine.spec), seconds=time.perf_counter() - began,
+        )
