@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from chemvlm.bench.benchmarks import NAMES
-from chemvlm.bench.importers import _letters
+from chemvlm.bench.importers import option_letters
 from chemvlm.bench.items import BenchFileError, BenchItem, read_items, read_jsonl
 from chemvlm.bench.metrics import smiles_of
 from chemvlm.engines.base import EngineError
@@ -83,8 +83,8 @@ def _pairs(bench: str, rows: list[dict], path: Path, meta: list[BenchItem] | Non
         if bench.split("/")[0] in SMILES_BENCHES:
             kind = "smiles"
         else:
-            kind = "choice" if _letters(truth) else "free"
-            truth = _letters(truth) or truth
+            kind = "choice" if option_letters(truth) else "free"
+            truth = option_letters(truth) or truth
         item_id = str(row.get("id", number))
         subset, language = str(row.get("subset", "")), str(row.get("language", ""))
         if meta is not None:

@@ -21,7 +21,7 @@ _ONLY_LETTERS = re.compile(r"^\s*[\(（【\[]?([A-H](?:[、,，\s]*[A-H])*)[\)�
 _EXAM = re.compile(r"^\s*(?:答案\s*[：:]|【答案】|这一题的答案是)(.*?)(?:(?:解析\s*[：:]|【解析】|这题的解析是)(.*))?$", re.S)
 
 
-def _letters(text: str) -> str | None:
+def option_letters(text: str) -> str | None:
     match = _ONLY_LETTERS.match(text)
     return "".join(sorted(set(re.findall(r"[A-H]", match.group(1))))) if match else None
 
@@ -49,7 +49,7 @@ def from_conversation(row: dict, root: Path | None = None, subset: str | None = 
     images = row.get("images", row.get("image", []))
     images = [images] if isinstance(images, str) else list(images or [])
     answer, analysis = split_exam_answer(truth)
-    letters = _letters(answer)
+    letters = option_letters(answer)
     if letters:
         kind, answer = "choice", letters
     elif re.search("smiles", truth, re.I) and not analysis:
