@@ -5,10 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v osra >/dev/null 2>&1; then
+# chromium (and its driver) run the web page test headless
+if ! command -v osra >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq osra >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq osra chromium chromium-driver >/dev/null
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
