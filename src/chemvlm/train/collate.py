@@ -38,10 +38,20 @@ class Collator:
     pad_token_id: int
     context_length: int
     packing: bool = True
+    dummy_image: Sample | None = None  # added when no sample has an image (see Encoder.dummy_image)
 
     def __call__(self, items: list[dict]) -> dict:
         samples: list[Sample] = [item["sample"] for item in items]
         skipped = [s for item in items for s in item["skipped"]]
+        stats = {
+            "samples": len(samples),
+            "real_tokens": sum(len(s) for s in samples),
+            "images": sum(1 for s in samples if s.pixel_values is not None),
+            "tiles_reduced": sum(s.tiles_reduced for s in samples),
+            "skipped": skipped,
+        }
+        if self.dummy_image is not None and not stats["images"]:
+            samples = samples + [self.dummy_image]
         if self.packing:
             groups = pack_rows([len(s) for s in samples], self.context_length)
         else:
@@ -71,12 +81,5 @@ class Collator:
             batch["attention_mask"] = mask
         if tiles:
             batch["pixel_values"] = torch.cat(tiles)
-        batch["stats"] = {
-            "samples": len(samples),
-            "real_tokens": int(mask.sum()),
-            "row_tokens": int(mask.numel()),
-            "images": sum(1 for s in samples if s.pixel_values is not None),
-            "tiles_reduced": sum(s.tiles_reduced for s in samples),
-            "skipped": skipped,
-        }
+        batch["stats"] = dict(stats, row_tokens=int(mask.numel()))
         return batch

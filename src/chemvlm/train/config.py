@@ -98,6 +98,17 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+def _check(value, kind, where: str):
+    if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            return float(value)  # YAML reads 5e-5 (no dot) as a string
+        except ValueError:
+            pass
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
 def _build(cls, data, where: str):
     """Instantiate dataclass `cls` from a mapping, refusing unknown keys (typos are the common mistake)."""
     if data is None:
@@ -114,8 +125,10 @@ def _build(cls, data, where: str):
         kind = hints[key]
         if dataclasses.is_dataclass(kind):
             value = _build(kind, value, f"{where}.{key}")
-        elif kind is tuple[float, float]:
-            value = tuple(float(v) for v in value)
+        elif typing.get_origin(kind) is tuple:
+            value = _check(tuple(value) if isinstance(value, (list, tuple)) else value, tuple, f"{where}.{key}")
+        elif kind in (int, float, bool, str):
+            value = _check(value, kind, f"{where}.{key}")
         values[key] = value
     try:
         return cls(**values)

@@ -126,6 +126,15 @@ class Encoder:
         reduced = any(self._tiles(image, max_tiles) > n for image, n in zip(loaded, tiles))
         return Sample(sample_id, ids, labels, pixel_values, tiles_reduced=reduced)
 
+    def dummy_image(self) -> Sample:
+        """One blank tile and its image tokens, with no label: added to a batch without images so that the
+        vision tower and projector are in every step's graph (DDP and ZeRO expect every rank to use the same
+        parameters); its gradient is exactly zero and it is attended by nothing else."""
+        text = expand_image_placeholders(IMAGE_PLACEHOLDER, [1], self.tokens_per_tile)
+        ids = self._ids(text)
+        tile = torch.zeros(1, 3, self.tile_size, self.tile_size)
+        return Sample("<dummy image>", ids, [IGNORE] * len(ids), tile)
+
     def _expand(self, messages: list[dict], tiles: list[int]) -> list[dict]:
         """User turns with each <image> replaced by its image-token block (images in order of appearance)."""
         queue, out = iter(tiles), []

@@ -44,3 +44,9 @@ def make_toy_data(folder: str | Path, n: int = 16, seed: int = 0, text_share: fl
         rows.append({"id": f"ocr-{i}", "image": name, "conversations": turns})
     write_jsonl(folder / "toy.jsonl", rows)
     return write_meta(folder / "meta.json", {"toy": {"root": str(folder), "annotation": str(folder / "toy.jsonl"), "repeat_time": 1, "length": n}})
+
+
+if __name__ == "__main__":  # python -m chemvlm.train.toy FOLDER [N]
+    import sys
+
+    print(make_toy_data(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 64))

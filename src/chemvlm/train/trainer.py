@@ -195,7 +195,7 @@ def build_trainer(
         model=model,
         args=training_arguments(config),
         train_dataset=dataset,
-        data_collator=Collator(base.tokenizer.pad_token_id, config.data.context_length, config.data.packing),
+        data_collator=Collator(base.tokenizer.pad_token_id, config.data.context_length, config.data.packing, encoder.dummy_image()),
         processing_class=base.tokenizer,
         callbacks=callbacks,
         lengths=dataset.estimated_lengths() if config.data.group_by_length else None,
