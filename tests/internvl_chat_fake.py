@@ -57,8 +57,8 @@ def train_sentencepiece(directory: Path) -> tuple[Path, dict[int, str]]:
     return model_file, added
 
 
-def fake_checkpoint(directory: Path, ps_version: str = "v1", seed: int = 0) -> dict:
-    """Write the checkpoint in three safetensors shards; returns the weights for the reference."""
+def fake_checkpoint(directory: Path, ps_version: str = "v1", seed: int = 0, vision: dict = VISION, llm: dict = LLM, shards: int = 3) -> dict:
+    """Write the checkpoint in `shards` safetensors files; returns the weights for the reference."""
     directory.mkdir(parents=True, exist_ok=True)
     model_file, added = train_sentencepiece(directory)
     vocab_size = max(added) + 1
@@ -70,8 +70,8 @@ def fake_checkpoint(directory: Path, ps_version: str = "v1", seed: int = 0) -> d
         "model_type": "internvl_chat", "architectures": ["InternVLChatModel"], "downsample_ratio": 0.5,
         "select_layer": -1, "template": "internlm2-chat", "ps_version": ps_version, "max_dynamic_patch": 12,
         "use_thumbnail": True, "force_image_size": 56, "dynamic_image_size": True,
-        "vision_config": {"architectures": ["InternVisionModel"], **VISION},
-        "llm_config": {**LLM, "vocab_size": vocab_size},
+        "vision_config": {"architectures": ["InternVisionModel"], **vision},
+        "llm_config": {**llm, "vocab_size": vocab_size},
     }
     (directory / "config.json").write_text(json.dumps(config))
     g = torch.Generator().manual_seed(seed)
@@ -79,21 +79,22 @@ def fake_checkpoint(directory: Path, ps_version: str = "v1", seed: int = 0) -> d
     def rand(*shape, scale=0.2):
         return torch.randn(*shape, generator=g) * scale
 
-    D, H = VISION["hidden_size"], LLM["hidden_size"]
-    heads, kv = LLM["num_attention_heads"], LLM["num_key_value_heads"]
-    hd = H // heads
+    D, H = vision["hidden_size"], llm["hidden_size"]
+    heads, kv = llm["num_attention_heads"], llm["num_key_value_heads"]
+    hd, F_v, F_l = H // heads, vision["intermediate_size"], llm["intermediate_size"]
+    patches = (vision["image_size"] // vision["patch_size"]) ** 2
     weights = {
         "vision_model.embeddings.class_embedding": rand(1, 1, D),
         "vision_model.embeddings.patch_embedding.weight": rand(D, 3, 14, 14, scale=0.05),
         "vision_model.embeddings.patch_embedding.bias": rand(D),
-        "vision_model.embeddings.position_embedding": rand(1, 17, D),
+        "vision_model.embeddings.position_embedding": rand(1, patches + 1, D),
     }
-    for i in range(VISION["num_hidden_layers"]):
+    for i in range(vision["num_hidden_layers"]):
         p = f"vision_model.encoder.layers.{i}."
         weights.update({
             p + "attn.qkv.weight": rand(3 * D, D), p + "attn.q_norm.weight": 1 + rand(D), p + "attn.k_norm.weight": 1 + rand(D),
             p + "attn.proj.weight": rand(D, D), p + "attn.proj.bias": rand(D),
-            p + "mlp.fc1.weight": rand(64, D), p + "mlp.fc1.bias": rand(64), p + "mlp.fc2.weight": rand(D, 64), p + "mlp.fc2.bias": rand(D),
+            p + "mlp.fc1.weight": rand(F_v, D), p + "mlp.fc1.bias": rand(F_v), p + "mlp.fc2.weight": rand(D, F_v), p + "mlp.fc2.bias": rand(D),
             p + "norm1.weight": 1 + rand(D), p + "norm2.weight": 1 + rand(D), p + "ls1": rand(D), p + "ls2": rand(D),
         })
     weights.update({
@@ -102,18 +103,18 @@ def fake_checkpoint(directory: Path, ps_version: str = "v1", seed: int = 0) -> d
         "language_model.model.tok_embeddings.weight": rand(vocab_size, H),
         "language_model.model.norm.weight": 1 + rand(H), "language_model.output.weight": rand(vocab_size, H),
     })
-    for i in range(LLM["num_hidden_layers"]):
+    for i in range(llm["num_hidden_layers"]):
         p = f"language_model.model.layers.{i}."
         weights.update({
             p + "attention.wqkv.weight": rand((heads + 2 * kv) * hd, H), p + "attention.wo.weight": rand(H, H),
-            p + "feed_forward.w1.weight": rand(128, H), p + "feed_forward.w3.weight": rand(128, H), p + "feed_forward.w2.weight": rand(H, 128),
+            p + "feed_forward.w1.weight": rand(F_l, H), p + "feed_forward.w3.weight": rand(F_l, H), p + "feed_forward.w2.weight": rand(H, F_l),
             p + "attention_norm.weight": 1 + rand(H), p + "ffn_norm.weight": 1 + rand(H),
         })
     names = list(weights)
-    shards = [names[: len(names) // 3], names[len(names) // 3 : 2 * len(names) // 3], names[2 * len(names) // 3 :]]
     weight_map = {}
-    for number, keys in enumerate(shards, 1):
-        file = f"model-{number:05d}-of-00003.safetensors"
+    for number in range(1, shards + 1):
+        keys = names[(number - 1) * len(names) // shards : number * len(names) // shards]
+        file = f"model-{number:05d}-of-{shards:05d}.safetensors"
         save_file({k: weights[k].to(torch.bfloat16) for k in keys}, str(directory / file))
         weight_map.update({k: file for k in keys})
     (directory / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
@@ -186,3 +187,20 @@ def reference_logits(W, input_ids, pixel_values, image_token_id, ps_version):
         y = _rms(x, W[p + "ffn_norm.weight"], 1e-5)
         x = x + (F.silu(y @ W[p + "feed_forward.w1.weight"].T) * (y @ W[p + "feed_forward.w3.weight"].T)) @ W[p + "feed_forward.w2.weight"].T
     return _rms(x, W["language_model.model.norm.weight"], 1e-5) @ W["language_model.output.weight"].T
+
+
+def fake_llm(directory: Path, seed: int = 1) -> dict:
+    """A plain InternLM2 checkpoint (ChemLLM's layout): no image tokens, keys without `language_model.`."""
+    source = directory.parent / (directory.name + "-full")
+    weights = fake_checkpoint(source, seed=seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    decoder = json.loads((source / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    decoder = {k: v for k, v in decoder.items() if v["content"] not in IMAGE_TOKENS}
+    vocab_size = max(map(int, decoder)) + 1
+    (directory / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "InternLM2Tokenizer", "added_tokens_decoder": decoder}))
+    (directory / "tokenizer.model").write_bytes((source / "tokenizer.model").read_bytes())
+    (directory / "config.json").write_text(json.dumps({"model_type": "internlm2", **LLM, "vocab_size": vocab_size}))
+    llm = {k[len("language_model."):]: v[:vocab_size] if "tok_embeddings" in k or "output" in k else v
+           for k, v in weights.items() if k.startswith("language_model.")}
+    save_file({k: v.to(torch.bfloat16) for k, v in llm.items()}, str(directory / "model.safetensors"))
+    return {"language_model." + k: v for k, v in llm.items()}

@@ -80,3 +80,31 @@ def test_refuses_what_it_cannot_convert(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "llava"}))
     with pytest.raises(CheckpointFormatError, match="expected 'internvl_chat'"):
         convert_internvl_chat(tmp_path, tmp_path / "out")
+
+
+def test_assemble_vision_checkpoint_with_a_separate_llm(tmp_path, molecule_png):
+    from chemvlm.convert.assemble import IMAGE_TOKENS, assemble
+    from internvl_chat_fake import fake_llm
+
+    vision_weights = fake_checkpoint(tmp_path / "vision", ps_version="v2", seed=0)
+    llm_weights = fake_llm(tmp_path / "llm", seed=1)
+    report = assemble(tmp_path / "vision", tmp_path / "llm", tmp_path / "out", dtype=torch.float32)
+    vlm = ChemVLM.from_pretrained(tmp_path / "out")
+    old = llm_weights["language_model.model.tok_embeddings.weight"]
+    embed = vlm.model.get_input_embeddings().weight.detach()
+    assert embed.shape[0] == old.shape[0] + 9 and torch.equal(embed[: old.shape[0]], old)
+    assert torch.allclose(embed[old.shape[0]:], old.mean(0).expand(9, -1), atol=1e-2)  # bf16 source
+    assert [vlm.tokenizer.convert_tokens_to_ids(t) for t in IMAGE_TOKENS] == list(range(old.shape[0], old.shape[0] + 9))
+    assert vlm.model.config.image_token_id == old.shape[0] + 2 and report["projector"] == "reused"
+    # Text-only, the assembled model is the LLM; with an image, the ViT and projector are the vision checkpoint's.
+    ids = vlm.tokenizer(["图中是 CCO 吗？"], return_tensors="pt").input_ids
+    with torch.no_grad():
+        text_logits = vlm.model(input_ids=ids).logits[..., : old.shape[0]]  # the 9 new tokens add 9 columns
+        assert torch.allclose(text_logits, reference_logits(llm_weights, ids, None, -1, "v2"), atol=1e-4)
+        inputs = vlm._encode([([molecule_png], "SMILES?", None)], max_tiles=2)
+        mixed = {**llm_weights, **{k: v for k, v in vision_weights.items() if not k.startswith("language_model.")}}
+        mixed["language_model.model.tok_embeddings.weight"] = embed
+        mixed["language_model.output.weight"] = vlm.model.lm_head.weight.detach()
+        expected = reference_logits(mixed, inputs["input_ids"], inputs["pixel_values"], vlm.model.config.image_token_id, "v2")
+        assert torch.allclose(vlm.model(**inputs).logits, expected, atol=1e-4)
+    assert vlm.ask(molecule_png, "SMILES?", max_new_tokens=4).new_tokens > 0

@@ -184,6 +184,7 @@ _register_areas()
 
 def main() -> None:
     from chemvlm.chat.engine import CheckpointError
+    from chemvlm.convert.checkpoint import CheckpointFormatError
     from chemvlm.engines import EngineError
     from chemvlm.record import RecordFileError
     from chemvlm.spec import ModelSpecError
@@ -191,6 +192,6 @@ def main() -> None:
 
     try:
         app()
-    except (UserError, ImageLoadError, ModelSpecError, EngineError, CheckpointError, RecordFileError) as err:
+    except (UserError, ImageLoadError, ModelSpecError, EngineError, CheckpointError, CheckpointFormatError, RecordFileError) as err:
         Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
         sys.exit(2)

@@ -83,14 +83,24 @@ def image_token_id(source: Path, llm_architecture: str) -> int:
     return 151667 if llm_architecture == "Qwen2ForCausalLM" else 92546
 
 
-def native_config(source: Path):
-    """The InternVLConfig of the converted model, and the source's pixel-shuffle version."""
-    from transformers import AutoConfig, InternVLConfig
-    from transformers.models.internvl.configuration_internvl import InternVLVisionConfig
-
+def read_internvl_chat_config(source: Path) -> dict:
     src = _load_json(source / "config.json")
     if src.get("model_type") != "internvl_chat":
         raise CheckpointFormatError(f"{source}: model_type is {src.get('model_type')!r}, expected 'internvl_chat'")
+    return src
+
+
+def native_config(source: Path):
+    """The InternVLConfig of the converted model, its LLM architecture and the source's pixel-shuffle version."""
+    src = read_internvl_chat_config(source)
+    llm_architecture = (src["llm_config"].get("architectures") or [INTERNLM2])[0]
+    return config_from_internvl_chat(src, image_token_id(source, llm_architecture))
+
+
+def config_from_internvl_chat(src: dict, image_token: int):
+    from transformers import AutoConfig, InternVLConfig
+    from transformers.models.internvl.configuration_internvl import InternVLVisionConfig
+
     v, llm = src["vision_config"], src["llm_config"]
     image_size = src.get("force_image_size") or v.get("image_size", 448)
     vision = InternVLVisionConfig(
@@ -120,7 +130,7 @@ def native_config(source: Path):
         keep = {k: val for k, val in llm.items() if k not in ("architectures", "auto_map", "_name_or_path", "model_type", "use_flash_attn", "attn_implementation")}
         text = AutoConfig.for_model(PASS_THROUGH_LLMS[architecture], **keep)
     else:
-        raise CheckpointFormatError(f"{source}: LLM architecture {architecture!r} is not supported (InternLM2, Qwen2, Llama)")
+        raise CheckpointFormatError(f"LLM architecture {architecture!r} is not supported (InternLM2, Qwen2, Llama)")
     ps_version = src.get("ps_version", "v1")
     settings = ChatSettings(
         template=src.get("template", "internlm2-chat"),
@@ -131,7 +141,7 @@ def native_config(source: Path):
         transpose_tiles=ps_version == "v1",
     )
     config = InternVLConfig(
-        vision_config=vision, text_config=text, image_token_id=image_token_id(source, architecture),
+        vision_config=vision, text_config=text, image_token_id=image_token,
         image_seq_length=int((image_size // vision.patch_size[0]) ** 2 * src.get("downsample_ratio", 0.5) ** 2),
         downsample_ratio=src.get("downsample_ratio", 0.5), vision_feature_layer=src.get("select_layer", -1),
         vision_feature_select_strategy="default", projector_hidden_act="gelu",
@@ -215,7 +225,7 @@ def convert_internvl_chat(source: str | Path, destination: str | Path, max_shard
 
     source, destination = Path(source), Path(destination)
     config, architecture, ps_version = native_config(source)
-    expected = _expected_keys(config)
+    expected = expected_keys(config)
     writer = ShardWriter(destination, max_shard_bytes)
     written = set()
     for name, tensor in iter_tensors(source):
@@ -223,22 +233,28 @@ def convert_internvl_chat(source: str | Path, destination: str | Path, max_shard
             writer.add(key, value.to(dtype) if dtype is not None and value.is_floating_point() else value)
             written.add(key)
     writer.close()
-    missing = expected - written
-    unexpected = written - expected
+    check_complete(source, expected, written)
+    config.save_pretrained(destination)
+    report = {"weights": len(written), "bytes": writer.total_bytes, "ps_version": ps_version, "llm": architecture}
+    report.update(convert_tokenizer(source, destination, getattr(config, SETTINGS_KEY)["system_message"], config.text_config.vocab_size))
+    copy_generation_config(source, destination)
+    return report
+
+
+def copy_generation_config(source: Path, destination: Path) -> None:
+    if (source / "generation_config.json").is_file():
+        shutil.copy(source / "generation_config.json", destination / "generation_config.json")
+
+
+def check_complete(source, expected: set[str], written: set[str]) -> None:
+    missing, unexpected = expected - written, written - expected
     if missing or unexpected:
         raise CheckpointFormatError(
             f"{source}: converted weights do not match the model: missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]}"
         )
-    config.save_pretrained(destination)
-    report = {"weights": len(written), "bytes": writer.total_bytes, "ps_version": ps_version, "llm": architecture}
-    report.update(convert_tokenizer(source, destination, getattr(config, SETTINGS_KEY)["system_message"], config.text_config.vocab_size))
-    for extra in ("generation_config.json",):
-        if (source / extra).is_file():
-            shutil.copy(source / extra, destination / extra)
-    return report
 
 
-def _expected_keys(config) -> set[str]:
+def expected_keys(config) -> set[str]:
     from transformers import InternVLForConditionalGeneration
 
     with torch.device("meta"):

@@ -109,12 +109,16 @@ def check_tokenizer(model_file: Path, added: dict[int, str], tokenizer, texts=CH
     return [t for t in texts if tokenizer(t).input_ids != reference_encode(model_file, added, t)]
 
 
-def convert_tokenizer(source: Path, destination: Path, system_message: str, vocab_size: int) -> dict:
-    """Write the converted tokenizer into `destination`; raise if it disagrees with the source."""
+def convert_tokenizer(source: Path, destination: Path, system_message: str, vocab_size: int, extra_tokens: list[str] = ()) -> dict:
+    """Write the converted tokenizer into `destination`; raise if it disagrees with the source.
+    `extra_tokens` are appended after the source's vocabulary (the image tokens, when assembling)."""
     from transformers import AutoTokenizer
 
     if (source / "tokenizer.json").is_file():  # already a fast tokenizer (Qwen2-based InternVL)
         tokenizer = AutoTokenizer.from_pretrained(source)
+        tokenizer.add_tokens([t for t in extra_tokens if t not in tokenizer.get_vocab()], special_tokens=True)
+        if len(tokenizer) != vocab_size:
+            raise CheckpointFormatError(f"{source}: tokenizer has {len(tokenizer)} tokens, the model {vocab_size}")
         tokenizer.chat_template = wrap_tokenizer(tokenizer.backend_tokenizer, system_message).chat_template
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(destination)
@@ -123,6 +127,8 @@ def convert_tokenizer(source: Path, destination: Path, system_message: str, voca
     if not model_file.is_file():
         raise CheckpointFormatError(f"{source}: no tokenizer.model or tokenizer.json")
     added = _added_tokens(source)
+    first_new = max([len(_proto(model_file).pieces) - 1, *added]) + 1
+    added.update({first_new + i: token for i, token in enumerate(extra_tokens)})
     tokenizer = wrap_tokenizer(sentencepiece_to_fast(model_file, added), system_message)
     if len(tokenizer) != vocab_size:
         raise CheckpointFormatError(f"{source}: tokenizer has {len(tokenizer)} tokens, the model {vocab_size}")
