@@ -98,3 +98,9 @@ def test_draw_molecule_png_and_svg():
     assert b"<svg" in svg
     with pytest.raises(ValueError, match="invalid SMILES"):
         draw_molecule("C1CC")
+
+
+def test_explanation_of_a_markush_structure_has_no_inchikey():
+    info = describe("*c1ccccc1")
+    assert info.valid and info.inchikey is None
+    assert "None" not in explain(info, "en") and "None" not in explain(info, "zh")

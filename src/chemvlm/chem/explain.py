@@ -22,12 +22,15 @@ def explain(info: MoleculeInfo, language: str = "en") -> str:
         if language == "zh":
             return f"图中结构按SMILES来说是 {info.smiles}，但RDKit无法解析该SMILES。"
         return f"The structure in the image has the SMILES representation {info.smiles}, which RDKit cannot parse."
+    # Markush structures (R groups, "*") have no InChI: leave the key out rather than print "None".
     if language == "zh":
+        key = f"，InChIKey {info.inchikey}" if info.inchikey else ""
         return (
             f"依据我的观察，这个图片展示的分子式，按SMILES来说是 {info.canonical}。"
-            f"分子式 {info.formula}，分子量 {info.weight:.2f} g/mol，InChIKey {info.inchikey}。"
+            f"分子式 {info.formula}，分子量 {info.weight:.2f} g/mol{key}。"
         )
+    key = f", InChIKey {info.inchikey}" if info.inchikey else ""
     return (
         f"The molecule in the image has the SMILES representation {info.canonical}. "
-        f"Formula {info.formula}, molecular weight {info.weight:.2f} g/mol, InChIKey {info.inchikey}."
+        f"Formula {info.formula}, molecular weight {info.weight:.2f} g/mol{key}."
     )

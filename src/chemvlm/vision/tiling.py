@@ -7,7 +7,6 @@ is closest to the image's, plus a thumbnail of the whole image when there is mor
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -60,8 +59,10 @@ def dynamic_tiles(
     return tiles
 
 
-def to_pixel_values(tiles: list[Image.Image]) -> torch.Tensor:
-    """(n_tiles, 3, S, S) float32, scaled to [0, 1] then normalised with ImageNet mean and std."""
+def to_pixel_values(tiles: list[Image.Image]):
+    """(n_tiles, 3, S, S) float32 tensor, scaled to [0, 1] then normalised with ImageNet mean and std."""
+    import torch  # here, so that loading and tiling images does not pay for importing torch
+
     array = np.stack([np.asarray(tile.convert("RGB"), dtype=np.float32) for tile in tiles]) / 255.0
     array = (array - np.array(IMAGENET_MEAN, dtype=np.float32)) / np.array(IMAGENET_STD, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 1, 2)))
