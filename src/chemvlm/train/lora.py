@@ -59,8 +59,9 @@ def apply_policy(model, policy: StagePolicy):
 def trainable_summary(model) -> dict[str, int]:
     counts = {"trainable": 0, "total": 0}
     for p in model.parameters():
-        counts["total"] += p.numel()
-        counts["trainable"] += p.numel() if p.requires_grad else 0
+        n = getattr(p, "ds_numel", p.numel())  # under ZeRO-3 a parameter is a shard; ds_numel is its full size
+        counts["total"] += n
+        counts["trainable"] += n if p.requires_grad else 0
     return counts
 
 

@@ -159,6 +159,7 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
         remove_unused_columns=False,  # batches carry use_cache and statistics the model signature does not name
         label_names=["labels"],
         dataloader_num_workers=config.data.num_workers,
+        use_cpu=not torch.cuda.is_available(),  # several CPU processes (torchrun) then form a gloo group
         ddp_backend="gloo" if not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         dataloader_pin_memory=torch.cuda.is_available(),
         disable_tqdm=False,
