@@ -4,6 +4,10 @@ uvicorn server on loopback: osra for real recognition, the tiny model for token 
 import base64
 import http.server
 import io
+import re
+import signal
+import subprocess
+import sys
 import threading
 from functools import partial
 
@@ -204,3 +208,31 @@ def test_local_model_answers_a_question_without_image(tiny_client):
                                                 max_tokens=4)
     assert reply.choices[0].message.role == "assistant"
     assert reply.chemistry["engine"] == "chemvlm"
+
+
+# ---- the command --------------------------------------------------------------------------------------------
+
+def test_serve_command_runs_the_server_until_interrupted():
+    command = [sys.executable, "-m", "chemvlm", "serve", "--model", "osra", "--port", "0", "--api-key", "k"]
+    server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not (match := re.search(r"running on (http://127\.0\.0\.1:\d+)", "".join(lines))):
+            line = server.stderr.readline()
+            assert line, "the server exited: " + "".join(lines)
+            lines.append(line)
+        url = match.group(1)
+        assert httpx.get(url + "/health").json()["engine"] == "osra"
+        assert httpx.get(url + "/v1/models").status_code == 401
+        assert httpx.get(url + "/v1/models", headers={"Authorization": "Bearer k"}).json()["data"][0]["id"] == "osra"
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        server.kill()
+
+
+def test_serve_command_refuses_a_bad_model_spec_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "chemvlm", "serve", "--model", "no-such-model"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "no-such-model" in done.stderr and "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ import math
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
@@ -60,6 +61,9 @@ class Batcher:
         self._changed: asyncio.Event | None = None
         self._worker: asyncio.Task | None = None
         self._closed = False
+        # Always the same thread calls the engine: torch keeps one OpenMP team per calling thread, and
+        # teams of several threads compete for the cores (batches ran several times slower).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="engine")
 
     # ---- lifecycle (inside the server's event loop) -------------------------------------------------
     def start(self) -> None:
@@ -74,6 +78,7 @@ class Batcher:
             if not job.future.done():
                 job.future.set_exception(Closed("the server is shutting down"))
         self.pending.clear()
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     # ---- submitting ---------------------------------------------------------------------------------
     def submit(self, payload, key: Hashable = None, alone: bool = False) -> asyncio.Future:
@@ -129,7 +134,8 @@ class Batcher:
         began = time.monotonic()
         self.running.set()
         try:
-            results = await asyncio.to_thread(self.handler, key, [job.payload for job in batch])
+            results = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self.handler, key, [job.payload for job in batch])
         except Exception as err:  # the engine failed as a whole: every request of the batch hears why
             results = [err] * len(batch)
         finally:
