@@ -140,3 +140,32 @@ def test_shipped_stages_follow_the_paper():
     assert one.optimizer.weight_decay == 1e-5 and two.optimizer.weight_decay == 0.0
     assert one.optimizer.lr == two.optimizer.lr == 5e-5 and one.optimizer.betas == (0.9, 0.999)
     assert two.llm.dropout == 0.05 and one.optimizer.schedule == "cosine"
+
+
+def test_tar_shards_and_lazy_rows(tmp_path, encoder):
+    import io
+    import tarfile
+
+    from chemvlm.train.data import LazyRows, Row
+
+    png = draw_molecule("CCO")
+    (tmp_path / "shards").mkdir()
+    with tarfile.open(tmp_path / "shards" / "set-00000.tar", "w") as tar:
+        info = tarfile.TarInfo("00000000.png")
+        info.size = len(png)
+        tar.addfile(info, io.BytesIO(png))
+    turns = [{"from": "human", "value": "<image>\nSMILES?"}, {"from": "gpt", "value": "CCO"}]
+    rows = [Row({"id": "in-tar", "image": "shards/set-00000.tar/00000000.png", "conversations": turns}, "set", str(tmp_path)),
+            Row({"id": "not-in-tar", "image": "shards/set-00000.tar/00000009.png", "conversations": turns}, "set", str(tmp_path))]
+    dataset = TrainDataset(rows, encoder, max_tiles=4)
+    assert dataset[0]["sample"].pixel_values is not None
+    assert dataset[1]["skipped"][0][0] == "not-in-tar" and dataset[1]["skipped"][0][1].startswith("image")
+
+    def render(smiles):  # what the data engine's lazy rows do: an image and a sample, on demand
+        if smiles == "bad":
+            raise ValueError("cannot draw")
+        return draw_molecule(smiles), {"id": smiles, "conversations": turns}
+
+    lazy = TrainDataset(LazyRows(["CCO", "bad", "c1ccccc1"], render, length_guess=50), encoder, max_tiles=4)
+    assert lazy.estimated_lengths() == [50, 50, 50]
+    assert lazy[1]["sample"].id == "c1ccccc1" and lazy[1]["skipped"][0][1].startswith("render: ValueError")

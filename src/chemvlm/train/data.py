@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import json
 import random
+import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +49,41 @@ ImageSource = Callable[[Row], Sequence[Any]]
 
 
 def file_images(row: Row) -> list:
-    """Paths are relative to the dataset's root; bytes and PIL images (lazy rows) pass through."""
+    """Paths are relative to the dataset's root; "X.tar/member" is read from inside the tar shard X.tar (the
+    data engine's layout); bytes and PIL images (lazy rows) pass through."""
     out = []
     for image in row.images:
         if isinstance(image, str) and not image.startswith("data:"):
-            image = Path(row.root) / image if row.root else Path(image)
+            path = Path(row.root) / image if row.root else Path(image)
+            image = _tar_member(str(path)) if ".tar/" in image else path
         out.append(image)
     return out
+
+
+def _tar_member(path: str) -> bytes:
+    archive, member = path.split(".tar/", 1)
+    with tarfile.open(archive + ".tar") as tar:
+        handle = tar.extractfile(member)
+        if handle is None:
+            raise FileNotFoundError(f"{archive}.tar: no member {member}")
+        return handle.read()
+
+
+class LazyRows(Sequence):
+    """Rows made on access by `render(item) -> (images, sample)`: the data engine's lazy rows
+    (e.g. `chemvlm.data.rows.render_row`, which returns one PIL image and an InternVL sample)."""
+
+    def __init__(self, items: Sequence, render: Callable, dataset: str = "lazy", length_guess: int | None = None):
+        self.items, self.render, self.dataset = items, render, dataset
+        self.estimated_lengths = [length_guess] * len(items) if length_guess else None  # no rendering to guess
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Row:
+        images, sample = self.render(self.items[index])
+        images = images if isinstance(images, (list, tuple)) else [images]
+        return Row(dict(sample, image=list(images)), self.dataset, origin=f"{self.dataset}[{index}]")
 
 
 @dataclass

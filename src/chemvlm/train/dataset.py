@@ -33,7 +33,12 @@ class TrainDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         skipped = []
         for k in range(self.tries):
-            row = self.rows[(index + k) % len(self.rows)]
+            position = (index + k) % len(self.rows)
+            try:
+                row = self.rows[position]
+            except Exception as err:  # a lazy row that fails to render is skipped like a missing image
+                skipped.append((f"row {position}", f"render: {type(err).__name__}: {err}".splitlines()[0]))
+                continue
             try:
                 return {"sample": self.encode(row), "skipped": skipped}
             except SkipSample as err:
@@ -43,6 +48,9 @@ class TrainDataset(torch.utils.data.Dataset):
     def estimated_lengths(self) -> list[int]:
         """Cheap token-count guesses (no image is opened) for length grouping: about 3 characters per token
         and a typical tile count per image; a row may carry its own `length`."""
+        given = getattr(self.rows, "estimated_lengths", None)  # lazy rows guess without rendering
+        if given is not None:
+            return list(given)
         tiles = min(self.max_tiles, 6) + 1
         out = []
         for row in self.rows:
