@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
@@ -85,12 +85,12 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                                             "owned_by": "chemvlm"}]}
 
     @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
-    async def chat_completions(request: ChatRequest, raw: Request):
+    async def chat_completions(request: ChatRequest):
         turn = read_turn(request, config)
         images = await run_in_threadpool(load_images, turn.images, config)
         query = Query(id=completion_id(), images=images, question=turn.question)
         if request.stream:
-            return await _stream(query, turn.max_tokens, raw)
+            return _stream(query, turn.max_tokens)
         try:
             prediction: Prediction = await submit(query, backend.key(turn.max_tokens))
         except Exception as err:
@@ -102,7 +102,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                              "finish_reason": "stop"}],
                 "chemistry": chemistry(prediction)}
 
-    async def _stream(query: Query, max_tokens: int, raw: Request) -> StreamingResponse:
+    def _stream(query: Query, max_tokens: int) -> StreamingResponse:
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue = asyncio.Queue()
         if backend.streams_tokens:
@@ -110,6 +110,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
             future = submit(job, ("stream", query.id), alone=True)
         else:
             job, future = None, submit(query, backend.key(max_tokens))
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # read even if the client left
         created = int(time.time())
 
         def chunk(delta: dict, finish=None, **extra) -> str:
