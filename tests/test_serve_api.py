@@ -236,3 +236,17 @@ def test_serve_command_refuses_a_bad_model_spec_in_one_line():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "no-such-model" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_earlier_turns_reach_the_model_as_history(tiny_client, tiny, example_url, request):
+    image = (request.config.rootpath / EXAMPLE).read_bytes()
+    messages = user("What is this molecule?", example_url) + [
+        {"role": "assistant", "content": "CCO"}, {"role": "user", "content": "And its formula?"}]
+    for stream in (False, True):
+        reply = tiny_client.chat.completions.create(model="tiny", messages=messages, max_tokens=12, stream=stream)
+        text = reply.choices[0].message.content if not stream else "".join(
+            c.choices[0].delta.content or "" for c in reply).strip()
+        expected = tiny.ask(image, "And its formula?", history=[("What is this molecule?", "CCO")], max_new_tokens=12, max_tiles=1)
+        assert text == expected.text
+    without = tiny.ask(image, "And its formula?", max_new_tokens=12, max_tiles=1)
+    assert without.text != expected.text  # the history changes the prompt the model sees

@@ -17,6 +17,7 @@ class Query:
     id: str
     images: list = field(default_factory=list)  # paths, bytes, data URLs or PIL images
     question: str = ""
+    history: list = field(default_factory=list)  # earlier (question, answer) turns of the conversation, text only
 
     @property
     def image_label(self) -> str:

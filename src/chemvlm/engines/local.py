@@ -46,7 +46,8 @@ class LocalEngine(Engine):
         for start in range(0, len(ready), self.batch_size):
             chunk = ready[start : start + self.batch_size]
             began = time.perf_counter()
-            answers = self.vlm.ask_batch([(images, query.question) for _, query, images in chunk], **self.options)
+            items = [(images, query.question, query.history or None) for _, query, images in chunk]
+            answers = self.vlm.ask_batch(items, **self.options)
             seconds = (time.perf_counter() - began) / len(chunk)
             for (index, query, _), answer in zip(chunk, answers):
                 results[index] = Prediction.from_answer(

@@ -111,7 +111,8 @@ class OpenAIEngine(Engine):
     def _one(self, query: Query) -> Prediction:
         start = time.perf_counter()
         try:
-            text = self.chat([user_message(query.question, query.images)])
+            earlier = [{"role": role, "content": text} for q, a in query.history for role, text in (("user", q), ("assistant", a))]
+            text = self.chat(earlier + [user_message(query.question, query.images)])
         except ServerUnreachable:
             raise
         except (EngineError, ValueError) as err:  # ValueError: an unreadable image (ImageLoadError)

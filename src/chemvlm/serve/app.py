@@ -88,7 +88,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     async def chat_completions(request: ChatRequest):
         turn = read_turn(request, config)
         images = await run_in_threadpool(load_images, turn.images, config)
-        query = Query(id=completion_id(), images=images, question=turn.question)
+        query = Query(id=completion_id(), images=images, question=turn.question, history=turn.history)
         if request.stream:
             return _stream(query, turn.max_tokens)
         try:

@@ -60,7 +60,8 @@ class Backend:
         options = self.engine.options
         pieces = []
         for piece in self.engine.vlm.stream(
-            job.query.images, job.query.question, max_new_tokens=job.max_tokens, max_tiles=options.get("max_tiles"),
+            job.query.images, job.query.question, job.query.history or None,
+            max_new_tokens=job.max_tokens, max_tiles=options.get("max_tiles"),
             stopping_criteria=StoppingCriteriaList([_StopWhen(job.cancelled)]),
         ):
             if piece:

@@ -2,7 +2,7 @@
 
 The engines answer one question about the image(s) of one turn: the question is the last user message,
 the images are those of the latest user message that has any (so "and its weight?" after a picture still
-refers to that picture). Earlier text turns are accepted but not sent to the engine.
+refers to that picture). Earlier user/assistant text turns go to the engine as the conversation's history.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Turn:
     question: str
     images: list[ImageRef]
     max_tokens: int
+    history: list[tuple[str, str]]  # earlier (question, answer) pairs
 
 
 def _parts(message: Message, index: int) -> tuple[list[str], list[ImageRef]]:
@@ -82,14 +83,18 @@ def read_turn(request: ChatRequest, config: ServeConfig) -> Turn:
     if request.messages[-1].role != "user":
         raise APIError(400, f"messages[{len(request.messages) - 1}].role: the last message must be the user's question", "messages")
 
-    chars, all_images, latest_images, question = 0, [], [], ""
+    chars, all_images, latest_images, question, history = 0, [], [], "", []
     for i, message in enumerate(request.messages):
         texts, images = _parts(message, i)
         chars += sum(len(t) for t in texts)
         all_images += images
+        text = "\n".join(texts).strip()
         if message.role == "user":
-            question = "\n".join(texts).strip()
+            question = text
             latest_images = images or latest_images
+        elif message.role == "assistant" and question:
+            history.append((question, text))  # a question with its answer becomes history
+            question = ""
     if chars > config.max_prompt_chars:
         raise APIError(400, f"messages: {chars} characters of text is over the limit of {config.max_prompt_chars}", "messages")
     if len(all_images) > config.max_images:
@@ -98,7 +103,7 @@ def read_turn(request: ChatRequest, config: ServeConfig) -> Turn:
         raise APIError(400, f"messages[{len(request.messages) - 1}].content: the question is empty", "messages")
     for image in all_images:  # refuse paths anywhere in the conversation, not only in the images used
         check_url(image, config)
-    return Turn(question, latest_images, asked or min(config.default_tokens, config.max_tokens))
+    return Turn(question, latest_images, asked or min(config.default_tokens, config.max_tokens), history)
 
 
 def check_url(image: ImageRef, config: ServeConfig) -> None:
