@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from rdkit import Chem
 from rdkit.Chem import rdDepictor
 from rdkit.Chem.Draw import rdMolDraw2D
 
@@ -13,13 +14,18 @@ DrawOptions = Callable[[rdMolDraw2D.MolDrawOptions], None]
 
 
 def draw_molecule(
-    smiles: str,
+    smiles: str | Chem.Mol,
     size: tuple[int, int] = (448, 448),
     fmt: str = "png",
     style: DrawOptions | None = None,
+    kekulize: bool = True,
 ) -> bytes:
-    """PNG bytes (or SVG text encoded as UTF-8) of `smiles`; `style` may change the draw options."""
-    mol = parse_smiles(smiles)
+    """PNG bytes (or SVG text encoded as UTF-8) of `smiles`; `style` may change the draw options.
+
+    `smiles` may also be an RDKit molecule (e.g. one with abbreviation superatoms or explicit hydrogens);
+    `kekulize=False` draws aromatic bonds dashed instead of as alternating single and double bonds.
+    """
+    mol = Chem.Mol(smiles) if isinstance(smiles, Chem.Mol) else parse_smiles(smiles)
     if mol is None:
         raise ValueError(f"invalid SMILES, cannot draw: {smiles!r}")
     rdDepictor.SetPreferCoordGen(True)
@@ -33,7 +39,7 @@ def draw_molecule(
         raise ValueError(f"unknown drawing format {fmt!r}: use 'png' or 'svg'")
     if style is not None:
         style(drawer.drawOptions())
-    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol)
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, kekulize=kekulize)
     drawer.FinishDrawing()
     data = drawer.GetDrawingText()
     return data.encode() if isinstance(data, str) else data

@@ -1,0 +1,167 @@
+"""Seeded drawing styles and the two renderers (RDKit via `chem.draw_molecule`, and EPAM Indigo).
+
+A `Style` is a plain record sampled from a seed, so a lazy row (molecule, task, style seed) always gives the
+same picture. `render` returns the image together with its label: the SMILES of exactly what is drawn —
+stereo only when the style draws it, abbreviations expanded.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image
+from rdkit import Chem, RDConfig
+
+from chemvlm.chem.abbreviations import GROUPS, condense, used_labels
+from chemvlm.chem.draw import draw_molecule
+from chemvlm.chem.smiles import parse_smiles
+
+FAMILIES = ("rdkit", "rdkit-abbrev", "rdkit-hand", "indigo")
+# Plain methyls stay bonds: "Me" on every chain end is not how chemists draw.
+_ABBREVIATED = [label for label in GROUPS if label != "Me"]
+_FONTS = [None, None, "Telex-Regular.ttf"]  # None: RDKit's built-in Roboto (Amadeus is too ornate to read)
+
+
+@dataclass(frozen=True)
+class Style:
+    family: str  # one of FAMILIES; reports and the osra check group by it
+    width: int = 448
+    height: int = 448
+    line_width: float = 2.0  # bond width in pixels at 448 px
+    font: str | None = None  # a font file shipped with RDKit (Data/Fonts), None for the default
+    font_scale: float = 1.0
+    colour: bool = True  # heteroatoms coloured, or all black (most patents and scans)
+    kekule: bool = True  # alternating double bonds; False: dashed (RDKit) or circles (Indigo)
+    explicit_h: bool = False  # every hydrogen drawn as an atom
+    methyl_labels: bool = False  # terminal carbons written as CH3
+    rotation: float = 0.0  # degrees
+    padding: float = 0.05  # share of the image left blank around the structure
+    stereo: bool = True  # wedges/hashes drawn (and then in the label)
+    abbreviate: bool = False  # superatom labels (Ph, OMe, CO2Et, …)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample_style(rng: random.Random, family: str, size: int = 448, aspect: tuple[float, float] = (0.8, 1.25)) -> Style:
+    """A random style of `family`; the longer side is `size` pixels."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown style family {family!r}: use one of {', '.join(FAMILIES)}")
+    ratio = rng.uniform(*aspect)
+    width, height = (size, round(size / ratio)) if ratio >= 1 else (round(size * ratio), size)
+    hand = family == "rdkit-hand"
+    return Style(
+        family=family,
+        width=width,
+        height=height,
+        line_width=rng.uniform(1.0, 3.5) if not hand else rng.uniform(2.0, 3.5),
+        font="ComicNeue-Regular.ttf" if hand else rng.choice(_FONTS),
+        font_scale=rng.uniform(0.8, 1.3),
+        colour=rng.random() < 0.4,
+        kekule=rng.random() < 0.7,
+        explicit_h=rng.random() < 0.05,
+        methyl_labels=rng.random() < 0.1,
+        rotation=rng.choice([0.0, 0.0, rng.uniform(0, 360)]),
+        padding=rng.uniform(0.03, 0.15),
+        stereo=rng.random() < 0.9,
+        abbreviate=family == "rdkit-abbrev",
+    )
+
+
+@dataclass(frozen=True)
+class Rendered:
+    image: Image.Image
+    label: str  # canonical SMILES of what is drawn (expanded, stereo only when drawn)
+    abbreviations: tuple[str, ...] = ()
+
+
+def label_mol(smiles: str, style: Style) -> Chem.Mol:
+    mol = parse_smiles(smiles)
+    if mol is None:
+        raise ValueError(f"invalid SMILES, cannot render: {smiles!r}")
+    if not style.stereo:
+        Chem.RemoveStereochemistry(mol)
+    return mol
+
+
+def render(smiles: str, style: Style) -> Rendered:
+    mol = label_mol(smiles, style)
+    label = Chem.MolToSmiles(mol)
+    if style.family == "indigo":
+        return Rendered(_indigo(mol, style), label)
+    drawn, labels = mol, ()
+    if style.abbreviate:
+        drawn = condense(mol, labels=_ABBREVIATED, max_coverage=0.5)
+        labels = tuple(used_labels(drawn))
+    if style.explicit_h and not labels:
+        drawn = Chem.AddHs(drawn)
+    png = draw_molecule(drawn, (style.width, style.height), style=lambda o: _rdkit_options(o, style),
+                        kekulize=style.kekule)
+    return Rendered(Image.open(io.BytesIO(png)).convert("RGB"), label, labels)
+
+
+def _rdkit_options(options, style: Style) -> None:
+    options.bondLineWidth = style.line_width
+    options.scaleBondWidth = False
+    if style.font:
+        options.fontFile = str(Path(RDConfig.RDDataDir) / "Fonts" / style.font)
+    options.baseFontSize = 0.6 * style.font_scale
+    options.minFontSize = 10
+    options.rotate = style.rotation
+    options.padding = style.padding
+    options.explicitMethyl = style.methyl_labels
+    options.comicMode = style.family == "rdkit-hand"
+    if not style.colour:
+        options.useBWAtomPalette()
+
+
+@lru_cache(maxsize=1)
+def _indigo_session():
+    """One Indigo instance per process (Indigo objects cannot cross processes)."""
+    from indigo import Indigo
+    from indigo.renderer import IndigoRenderer
+
+    indigo = Indigo()
+    renderer = IndigoRenderer(indigo)  # registers the render-* options
+    indigo.setOption("render-output-format", "png")
+    indigo.setOption("render-background-color", "1,1,1")
+    indigo.setOption("render-stereo-style", "old")  # wedges without "abs"/"or" labels
+    indigo.setOption("ignore-stereochemistry-errors", True)
+    return indigo, renderer
+
+
+def indigo_molecule(mol: Chem.Mol, style: Style):
+    """The Indigo molecule that `render` draws, laid out. Loaded from a molfile without the chiral flag:
+    from SMILES, Indigo writes "Chiral" next to every drawing with a stereocentre."""
+    indigo, _ = _indigo_session()
+    molecule = indigo.loadMolecule(Chem.MolToMolBlock(mol))
+    if style.kekule:
+        molecule.dearomatize()
+    else:
+        molecule.aromatize()  # Indigo draws aromatic rings with circles
+    if style.explicit_h:
+        molecule.unfoldHydrogens()
+    molecule.layout()
+    return molecule
+
+
+def _indigo(mol: Chem.Mol, style: Style) -> Image.Image:
+    indigo, renderer = _indigo_session()
+    molecule = indigo_molecule(mol, style)
+    indigo.setOption("render-bond-length", 100.0)  # larger than fits: Indigo then scales to the image
+    indigo.setOption("render-image-width", style.width)
+    indigo.setOption("render-image-height", style.height)
+    margin = int(style.padding * min(style.width, style.height))
+    indigo.setOption("render-margins", f"{margin},{margin}")
+    indigo.setOption("render-relative-thickness", max(0.8, style.line_width / 2.0))
+    indigo.setOption("render-coloring", style.colour)
+    indigo.setOption("render-label-mode", "terminal-hetero" if style.methyl_labels else "hetero")
+    indigo.setOption("render-implicit-hydrogens-visible", True)
+    image = Image.open(io.BytesIO(bytes(renderer.renderToBuffer(molecule)))).convert("RGB")
+    if style.rotation:
+        image = image.rotate(style.rotation, resample=Image.BILINEAR, expand=False, fillcolor=(255, 255, 255))
+    return image
