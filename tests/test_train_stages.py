@@ -140,3 +140,14 @@ def test_resume_after_interruption_equals_uninterrupted_run(toy, tmp_path):
     assert all(torch.equal(a[n], b[n]) for n in a)  # trained and frozen, bit for bit
     losses = lambda t: [h["loss"] for h in t.state.log_history if "loss" in h]  # noqa: E731
     assert losses(straight)[3:] == losses(resumed)[-3:]
+
+
+def test_same_config_starts_from_the_same_lora_weights(toy, tmp_path, tiny):
+    tiny.save_pretrained(tmp_path / "base")  # a checkpoint directory: loading it draws nothing from the RNG
+    starts = []
+    for k in range(2):
+        torch.manual_seed(k)  # whatever the caller did before
+        cfg = config(toy, tmp_path / f"run{k}")
+        cfg.model = str(tmp_path / "base")
+        starts.append({n: p.detach().clone() for n, p in build_trainer(cfg).model.named_parameters() if "lora_A" in n})
+    assert starts[0] and all(torch.equal(starts[0][n], starts[1][n]) for n in starts[0])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from transformers import Trainer, TrainerCallback, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from chemvlm.chat.engine import ChemVLM
@@ -183,6 +183,7 @@ def build_trainer(
         raise ConfigError(f"{config.data.meta}: no usable rows ({skips.total} skipped)")
     encoder = Encoder.for_model(base.model, base.tokenizer, config.data.context_length, base.settings.use_thumbnail)
     dataset = TrainDataset(rows, encoder, config.data.max_dynamic_patch, image_source)
+    set_seed(config.seed)  # LoRA's initial weights come from the global RNG: the same run must start the same
     model = apply_policy(base.model, config.stage)
     model.train()
     output = Path(config.output_dir)
