@@ -86,6 +86,8 @@ def plan_rows(config: BuildConfig) -> tuple[list[Row], list[Row], dict]:
             task = _pick(tasks, rng)
             family = "rdkit" if task in config.reaction_tasks else _pick(config.families, rng)
             augment = 0.0 if rng.random() < config.clean_share else config.augment
+            if task in config.reaction_tasks:
+                augment = min(augment, 0.3)  # schemes are wide, so their molecules are small: degrade gently
             number = len(rows["train"]) + len(rows["holdout"])
             rows[side].append(Row(f"{config.name}-{number:08d}", smiles, task, _pick(config.languages, rng), family,
                                   rng.getrandbits(63), augment, config.size, name))

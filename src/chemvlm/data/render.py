@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 from rdkit import Chem, RDConfig
 
@@ -42,6 +43,8 @@ class Style:
     padding: float = 0.05  # share of the image left blank around the structure
     stereo: bool = True  # wedges/hashes drawn (and then in the label)
     abbreviate: bool = False  # superatom labels (Ph, OMe, CO2Et, …)
+    wobble: float = 0.0  # amplitude (px) of the hand-drawn wave; 0 for machine drawings
+    wobble_seed: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +72,8 @@ def sample_style(rng: random.Random, family: str, size: int = 448, aspect: tuple
         padding=rng.uniform(0.03, 0.15),
         stereo=rng.random() < 0.9,
         abbreviate=family == "rdkit-abbrev",
+        wobble=rng.uniform(1.0, 2.5) if hand else 0.0,
+        wobble_seed=rng.getrandbits(31),
     )
 
 
@@ -101,7 +106,21 @@ def render(smiles: str, style: Style) -> Rendered:
         drawn = Chem.AddHs(drawn)
     png = draw_molecule(drawn, (style.width, style.height), style=lambda o: _rdkit_options(o, style),
                         kekulize=style.kekule)
-    return Rendered(Image.open(io.BytesIO(png)).convert("RGB"), label, labels)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    return Rendered(_wobble(image, style) if style.wobble else image, label, labels)
+
+
+def _wobble(image: Image.Image, style: Style) -> Image.Image:
+    """Hand-drawn look: smooth seeded waves bend every stroke a pixel or two (RDKit's own comic mode
+    is not seedable, so it would break determinism)."""
+    rng = np.random.default_rng(style.wobble_seed)
+    a = np.asarray(image)
+    h, w = a.shape[:2]
+    y, x = np.mgrid[0:h, 0:w]
+    period, phase = rng.uniform(40, 90, 2), rng.uniform(0, 2 * np.pi, 2)
+    ys = np.clip(y + style.wobble * np.sin(2 * np.pi * x / period[0] + phase[0]), 0, h - 1).astype(np.intp)
+    xs = np.clip(x + style.wobble * np.sin(2 * np.pi * y / period[1] + phase[1]), 0, w - 1).astype(np.intp)
+    return Image.fromarray(a[ys, xs])
 
 
 def _rdkit_options(options, style: Style) -> None:
@@ -114,7 +133,6 @@ def _rdkit_options(options, style: Style) -> None:
     options.rotate = style.rotation
     options.padding = style.padding
     options.explicitMethyl = style.methyl_labels
-    options.comicMode = style.family == "rdkit-hand"
     if not style.colour:
         options.useBWAtomPalette()
 

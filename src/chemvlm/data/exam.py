@@ -1,0 +1,76 @@
+"""Import exam questions (JSONL with images) into InternVL conversation samples.
+
+Each input line is one question: {"id"?, "question", "options"? (list or {letter: text}), "answer",
+"analysis"?, "image" | "images"} — image paths relative to the JSONL file. Lines already in InternVL form
+({"conversations": …}) pass through after validation. Every problem names the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from chemvlm.data.tasks import LETTERS, format_prompt
+
+
+class ExamFormatError(ValueError):
+    pass
+
+
+def _language(text: str) -> str:
+    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
+
+
+def import_exam(path: str | Path, check_images: bool = True) -> list[dict]:
+    """InternVL samples for every question in `path`; raises ExamFormatError("file:line: why") on a bad line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such exam file")
+    samples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{number}"
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ExamFormatError(f"{where}: not JSON ({err.msg})") from None
+            if not isinstance(item, dict):
+                raise ExamFormatError(f"{where}: expected a JSON object")
+            samples.append(_sample(item, where, path.parent, number, check_images))
+    return samples
+
+
+def _sample(item: dict, where: str, base: Path, number: int, check_images: bool) -> dict:
+    images = item.get("images") or ([item["image"]] if item.get("image") else [])
+    if isinstance(images, str):
+        images = [images]
+    for image in images:
+        if check_images and not (base / image).is_file():
+            raise ExamFormatError(f"{where}: image {image} not found next to the file")
+    if "conversations" in item:
+        turns = item["conversations"]
+        if not (isinstance(turns, list) and len(turns) >= 2 and turns[0].get("from") == "human"):
+            raise ExamFormatError(f"{where}: conversations must start with a human turn and have an answer")
+        conversations = turns
+    else:
+        question, answer = item.get("question"), item.get("answer")
+        if not question or answer in (None, ""):
+            raise ExamFormatError(f"{where}: needs 'question' and 'answer'")
+        lang = _language(question)
+        options = item.get("options")
+        if options:
+            pairs = list(options.items()) if isinstance(options, dict) else list(zip(LETTERS, options))
+            question = "\n".join([question] + [f"{letter}. {text}" for letter, text in pairs])
+            question += "\n" + format_prompt("choice", lang)
+            if str(answer).strip() not in {letter for letter, _ in pairs}:
+                raise ExamFormatError(f"{where}: answer {answer!r} is not one of the option letters")
+        reply = str(answer) if not item.get("analysis") else f"{item['analysis']}\n{answer}"
+        prefix = "".join("<image>\n" for _ in images)
+        conversations = [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": reply}]
+    sample = {"id": item.get("id", f"exam-{number}"), "conversations": conversations}
+    if images:
+        sample["image"] = images[0] if len(images) == 1 else images
+    return sample
