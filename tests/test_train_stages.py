@@ -103,8 +103,18 @@ def test_policy_trains_only_what_it_names_and_merge_keeps_logits(toy, tmp_path, 
 def test_overfits_and_merges_from_its_adapter(toy, tmp_path):
     # A random LLM learns fastest trained in full (a stage policy may say so); ViT LoRA and projector as stage 2.
     cfg = config(toy, tmp_path / "run", steps=12, policy={"llm": {"mode": "full"}, "optimizer": {"lr": 1e-2, "warmup_ratio": 0.0}})
-    summary = run(cfg)
+    cfg.eval.every_steps = 6
+    calls = []
+
+    def hook(model, tokenizer, step):  # what the evaluation harness plugs in: any callable giving metrics
+        calls.append((step, model.training))
+        return {"answers": step * 2}
+
+    summary = run(cfg, eval_hook=hook)
     import json
+
+    evals = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl") if "eval/" in line]
+    assert calls == [(6, False), (12, False)] and [e["eval/answers"] for e in evals] == [12, 24]
 
     losses = [json.loads(line)["loss"] for line in open(tmp_path / "run" / "log.jsonl") if '"loss"' in line]
     assert losses[-1] < 0.6 * losses[0], losses  # a handful of samples is learnt
