@@ -98,6 +98,10 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+def _sub(where: str, key: str) -> str:
+    return f"{where} {key}" if where.endswith(":") else f"{where}.{key}"  # "run.yaml: data.meta"
+
+
 def _check(value, kind, where: str):
     if kind is float and isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
@@ -114,28 +118,28 @@ def _build(cls, data, where: str):
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise ConfigError(f"{where.rstrip(':')}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
+        raise ConfigError(f"{where.rstrip(':')}: unknown key {unknown[0]!r} (known: {', '.join(sorted(names))})")
     values = {}
     for key, value in data.items():
         kind = hints[key]
         if dataclasses.is_dataclass(kind):
-            value = _build(kind, value, f"{where}.{key}")
+            value = _build(kind, value, _sub(where, key))
         elif typing.get_origin(kind) is tuple:
-            value = _check(tuple(value) if isinstance(value, (list, tuple)) else value, tuple, f"{where}.{key}")
+            value = _check(tuple(value) if isinstance(value, (list, tuple)) else value, tuple, _sub(where, key))
         elif kind in (int, float, bool, str):
-            value = _check(value, kind, f"{where}.{key}")
+            value = _check(value, kind, _sub(where, key))
         values[key] = value
     try:
         return cls(**values)
     except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        raise ConfigError(f"{where.rstrip(':')}: {err}") from None
     except TypeError as err:
-        raise ConfigError(f"{where}: {err}") from None
+        raise ConfigError(f"{where.rstrip(':')}: {err}") from None
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -181,8 +185,8 @@ def load_config(path: str | Path, **overrides) -> TrainConfig:
     for key in ("model", "output_dir"):
         if not data.get(key):
             raise ConfigError(f"{path}: missing required key {key!r}")
-    stage = load_stage(data.pop("stage", None), f"{path}: stage")
-    config = _build(TrainConfig, data, str(path))
+    stage = load_stage(data.pop("stage", None), f"{path}: stage")  # nested keys: "run.yaml: stage.llm"
+    config = _build(TrainConfig, data, f"{path}:")
     config.stage = stage
     if not config.data.meta:
         raise ConfigError(f"{path}: data.meta must name an InternVL meta JSON")
