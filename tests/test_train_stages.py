@@ -161,3 +161,11 @@ def test_same_config_starts_from_the_same_lora_weights(toy, tmp_path, tiny):
         cfg.model = str(tmp_path / "base")
         starts.append({n: p.detach().clone() for n, p in build_trainer(cfg).model.named_parameters() if "lora_A" in n})
     assert starts[0] and all(torch.equal(starts[0][n], starts[1][n]) for n in starts[0])
+
+
+def test_policy_without_lora_trains_the_named_module_in_place(tiny):
+    import copy
+
+    model = apply_policy(copy.deepcopy(tiny.model), load_stage({"base": "stage1", "vision": {"mode": "frozen"}}))
+    trained = {n.split(".")[1] if n.startswith("model.") else n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained == {"multi_modal_projector"}

@@ -29,8 +29,9 @@ def _pattern(part: str, targets: list[str]) -> str:
 
 
 def apply_policy(model, policy: StagePolicy):
-    """The model ready to train: a PeftModel when any component is LoRA or full (full components are
-    PEFT's `modules_to_save`, so checkpoints hold exactly the trained weights), else the frozen model."""
+    """The model ready to train: a PeftModel when any component is LoRA (full components are then PEFT's
+    `modules_to_save`, so checkpoints hold exactly the trained weights), else the model itself with the
+    fully trained components unfrozen."""
     components = {"vision": policy.vision, "projector": policy.projector, "llm": policy.llm}
     lora = {part: c for part, c in components.items() if c.mode == "lora"}
     full = [m for part, c in components.items() if c.mode == "full" for m in FULL_MODULES[part]]
@@ -38,14 +39,18 @@ def apply_policy(model, policy: StagePolicy):
         p.requires_grad_(False)
     if not lora and not full:
         raise ValueError(f"stage {policy.name!r} trains nothing: every component is frozen")
+    if not lora:  # no adapter: the named modules train in place and checkpoints hold the whole model
+        for name, module in model.named_modules():
+            if name.split(".")[-1] in full:
+                module.requires_grad_(True)
+        return model
     patterns = {part: _pattern(part, c.targets or DEFAULT_TARGETS[part]) for part, c in lora.items()}
-    first = next(iter(lora.values()), None)
+    first = next(iter(lora.values()))
     config = LoraConfig(
-        # With no LoRA component, a pattern that matches nothing: PEFT then only wraps the full modules.
-        target_modules="(" + ")|(".join(patterns.values()) + ")" if patterns else r"^$",
-        r=first.r if first else 8,
-        lora_alpha=first.lora_alpha if first else 16,
-        lora_dropout=first.dropout if first else 0.0,
+        target_modules="(" + ")|(".join(patterns.values()) + ")",
+        r=first.r,
+        lora_alpha=first.lora_alpha,
+        lora_dropout=first.dropout,
         rank_pattern={patterns[p]: c.r for p, c in lora.items()},
         alpha_pattern={patterns[p]: c.lora_alpha for p, c in lora.items()},
         modules_to_save=full or None,

@@ -243,7 +243,7 @@ def merge_checkpoint(adapter_dir: str | Path, out: str | Path, base: str | None 
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
-        raise ConfigError(f"{adapter_dir}: no adapter_config.json (give OUTPUT/adapter or OUTPUT/checkpoint-N)")
+        raise ConfigError(f"{adapter_dir}: no adapter_config.json (give OUTPUT/adapter or OUTPUT/checkpoint-N; a stage without LoRA saves whole models, which need no merge)")
     run_file = adapter_dir.parent / RUN_FILE
     info = json.loads(run_file.read_text()) if run_file.is_file() else {}
     base = base or info.get("model")
