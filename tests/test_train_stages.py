@@ -169,3 +169,12 @@ def test_policy_without_lora_trains_the_named_module_in_place(tiny):
     model = apply_policy(copy.deepcopy(tiny.model), load_stage({"base": "stage1", "vision": {"mode": "frozen"}}))
     trained = {n.split(".")[1] if n.startswith("model.") else n for n, p in model.named_parameters() if p.requires_grad}
     assert trained == {"multi_modal_projector"}
+
+
+def test_gradient_checkpointing_gives_the_same_steps(toy, tmp_path):
+    losses = []
+    for checkpointing in (False, True):
+        trainer = build_trainer(config(toy, tmp_path / str(checkpointing), steps=2, gradient_checkpointing=checkpointing))
+        trainer.train()
+        losses.append([h["loss"] for h in trainer.state.log_history if "loss" in h])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-6)

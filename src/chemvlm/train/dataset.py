@@ -3,7 +3,6 @@ good one (so batches stay full and the order stays deterministic) and reported w
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import torch
@@ -90,7 +89,3 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
             groups += [chunk[i : i + self.group] for i in range(0, len(chunk), self.group)]
         shuffled = torch.randperm(len(groups), generator=generator).tolist()
         return iter([i for g in shuffled for i in groups[g]])
-
-
-def steps_per_epoch(n_rows: int, batch: int, accumulation: int, world: int) -> int:
-    return max(1, math.ceil(n_rows / (batch * world)) // accumulation)
