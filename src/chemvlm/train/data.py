@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import json
+import os
 import random
 import tarfile
 from collections import Counter
@@ -60,13 +61,23 @@ def file_images(row: Row) -> list:
     return out
 
 
+_TARS: dict[tuple[int, str], tarfile.TarFile] = {}  # open shards, per process (a forked worker opens its own)
+
+
 def _tar_member(path: str) -> bytes:
     archive, member = path.split(".tar/", 1)
-    with tarfile.open(archive + ".tar") as tar:
-        handle = tar.extractfile(member)
-        if handle is None:
-            raise FileNotFoundError(f"{archive}.tar: no member {member}")
-        return handle.read()
+    key = (os.getpid(), archive)
+    if key not in _TARS:
+        if len(_TARS) >= 64:
+            _TARS.pop(next(iter(_TARS))).close()
+        _TARS[key] = tarfile.open(archive + ".tar")  # reads the member index once, not once per image
+    try:
+        handle = _TARS[key].extractfile(member)
+    except KeyError:
+        handle = None
+    if handle is None:
+        raise FileNotFoundError(f"{archive}.tar: no member {member}")
+    return handle.read()
 
 
 class LazyRows(Sequence):
