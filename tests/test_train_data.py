@@ -169,3 +169,13 @@ def test_tar_shards_and_lazy_rows(tmp_path, encoder):
     lazy = TrainDataset(LazyRows(["CCO", "bad", "c1ccccc1"], render, length_guess=50), encoder, max_tiles=4)
     assert lazy.estimated_lengths() == [50, 50, 50]
     assert lazy[1]["sample"].id == "c1ccccc1" and lazy[1]["skipped"][0][1].startswith("render: ValueError")
+
+
+def test_encoder_transposes_tiles_for_pixel_shuffle_v1_checkpoints(tiny, molecule_png):
+    from chemvlm.train.encode import Encoder
+
+    conversation = [{"from": "human", "value": "<image>\nSMILES?"}, {"from": "gpt", "value": "CCO"}]
+    plain = Encoder.for_model(tiny.model, tiny.tokenizer, 512).encode("a", conversation, [molecule_png], 6)
+    swapped = Encoder.for_model(tiny.model, tiny.tokenizer, 512, transpose_tiles=True).encode("a", conversation, [molecule_png], 6)
+    assert plain.input_ids == swapped.input_ids
+    assert torch.equal(swapped.pixel_values, plain.pixel_values.transpose(-1, -2))

@@ -134,3 +134,11 @@ def test_decompression_bomb_is_refused_before_decoding():
     with pytest.raises(ImageLoadError, match="over the limit"):
         load_image(big)
     assert load_image(big, max_pixels=100_000_000).size == (9000, 9000)
+
+
+def test_pixel_values_can_transpose_each_tile():
+    image = Image.new("RGB", (4, 4), "white")
+    image.putpixel((3, 0), (0, 0, 0))  # top-right corner
+    plain, swapped = to_pixel_values([image]), to_pixel_values([image], transpose=True)
+    assert torch.equal(swapped, plain.transpose(-1, -2))
+    assert plain[0, 0, 0, 3] < 0 and swapped[0, 0, 3, 0] < 0  # the dark pixel moved to the bottom-left

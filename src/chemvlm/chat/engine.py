@@ -99,9 +99,7 @@ class ChemVLM:
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
         inputs = {k: v.to(self.model.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
         if tiles:
-            pixel_values = to_pixel_values(tiles)
-            if self.settings.transpose_tiles:
-                pixel_values = pixel_values.transpose(-1, -2)  # see chemvlm.convert.internvl_chat
+            pixel_values = to_pixel_values(tiles, transpose=self.settings.transpose_tiles)
             inputs["pixel_values"] = pixel_values.to(self.model.device, self.model.dtype)
         return inputs
 

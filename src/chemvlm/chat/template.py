@@ -6,7 +6,7 @@ from __future__ import annotations
 from chemvlm.model.tokenizer import IMAGE_PLACEHOLDER, IMG_CONTEXT, IMG_END, IMG_START
 
 
-def _with_placeholders(question: str, n_images: int) -> str:
+def place_images(question: str, n_images: int) -> str:
     """InternVL's convention: images the question does not place go in front, one per line
     ("<image>\\n" for one image, "Image-1: <image>\\nImage-2: <image>\\n…" for several)."""
     missing = n_images - question.count(IMAGE_PLACEHOLDER)
@@ -37,7 +37,7 @@ def build_messages(question: str, n_images: int, history=None, system: str | Non
             used += past_question.count(IMAGE_PLACEHOLDER)
     if used > n_images:
         raise ValueError(f"the history places {used} images but only {n_images} were given")
-    messages.append({"role": "user", "content": _with_placeholders(question, n_images - used)})
+    messages.append({"role": "user", "content": place_images(question, n_images - used)})
     return messages
 
 

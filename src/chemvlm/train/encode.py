@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from chemvlm.chat.template import _with_placeholders, expand_image_placeholders
+from chemvlm.chat.template import place_images, expand_image_placeholders
 from chemvlm.model.tokenizer import IMAGE_PLACEHOLDER
 from chemvlm.vision import best_grid, dynamic_tiles, load_image, to_pixel_values
 
@@ -36,8 +36,10 @@ class Sample:
 
 
 class Encoder:
-    def __init__(self, tokenizer, tile_size: int, tokens_per_tile: int, context_length: int, use_thumbnail: bool = True):
+    def __init__(self, tokenizer, tile_size: int, tokens_per_tile: int, context_length: int, use_thumbnail: bool = True,
+                 transpose_tiles: bool = False):
         self.tokenizer = tokenizer
+        self.transpose_tiles = transpose_tiles  # checkpoints converted from pixel-shuffle v1, as at inference
         self.tile_size = tile_size
         self.tokens_per_tile = tokens_per_tile
         self.context_length = context_length
@@ -45,11 +47,11 @@ class Encoder:
         self.prefix = tokenizer("").input_ids  # what the tokenizer puts in front of every text (BOS or nothing)
 
     @classmethod
-    def for_model(cls, model, tokenizer, context_length: int, use_thumbnail: bool = True) -> "Encoder":
+    def for_model(cls, model, tokenizer, context_length: int, use_thumbnail: bool = True, transpose_tiles: bool = False) -> "Encoder":
         vision = model.config.vision_config
         side = vision.image_size[0] // vision.patch_size[0]
         tokens = int(side * side * model.config.downsample_ratio**2)
-        return cls(tokenizer, vision.image_size[0], tokens, context_length, use_thumbnail)
+        return cls(tokenizer, vision.image_size[0], tokens, context_length, use_thumbnail, transpose_tiles)
 
     # ---- text -----------------------------------------------------------------------------------------
     def messages(self, conversations: list[dict], n_images: int) -> list[dict]:
@@ -57,7 +59,7 @@ class Encoder:
         placed = sum(m["content"].count(IMAGE_PLACEHOLDER) for m in messages if m["role"] == "user")
         if placed == 0 and n_images:  # InternVL's convention: unplaced images go before the first question
             first = next(i for i, m in enumerate(messages) if m["role"] == "user")
-            messages[first]["content"] = _with_placeholders(messages[first]["content"], n_images)
+            messages[first]["content"] = place_images(messages[first]["content"], n_images)
         elif placed != n_images:
             raise SkipSample(f"placeholders: {placed} <image> placeholders for {n_images} images")
         return messages
@@ -121,7 +123,7 @@ class Encoder:
         pixel_values = None
         if loaded:
             all_tiles = [t for image in loaded for t in dynamic_tiles(image, self.tile_size, 1, chosen, self.use_thumbnail)]
-            pixel_values = to_pixel_values(all_tiles)
+            pixel_values = to_pixel_values(all_tiles, transpose=self.transpose_tiles)
         # A lower limit only counts as a reduction when an image would really have taken more tiles.
         reduced = any(self._tiles(image, max_tiles) > n for image, n in zip(loaded, tiles))
         return Sample(sample_id, ids, labels, pixel_values, tiles_reduced=reduced)
