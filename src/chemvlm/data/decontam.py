@@ -68,8 +68,8 @@ class Decontaminator:
         self.removed: dict[str, int] = {}
 
     def is_clean(self, smiles: str) -> bool:
-        parts = smiles.replace(">", ".").split(".") if ">" in smiles else [smiles]
-        for part in parts:
+        # every fragment counts: a salt or mixture that contains a benchmark molecule is contaminated
+        for part in smiles.replace(">", ".").split("."):
             key = skeleton_key(part) if part else None
             if key in self.keys:
                 bench = self.keys[key]

@@ -116,11 +116,14 @@ def _wobble(image: Image.Image, style: Style) -> Image.Image:
     rng = np.random.default_rng(style.wobble_seed)
     a = np.asarray(image)
     h, w = a.shape[:2]
-    y, x = np.mgrid[0:h, 0:w]
     period, phase = rng.uniform(40, 90, 2), rng.uniform(0, 2 * np.pi, 2)
-    ys = np.clip(y + style.wobble * np.sin(2 * np.pi * x / period[0] + phase[0]), 0, h - 1).astype(np.intp)
-    xs = np.clip(x + style.wobble * np.sin(2 * np.pi * y / period[1] + phase[1]), 0, w - 1).astype(np.intp)
-    return Image.fromarray(a[ys, xs])
+    # rows move with x and columns with y: two 1-D offset tables, one flat gather (no float grids)
+    dy = np.rint(style.wobble * np.sin(2 * np.pi * np.arange(w) / period[0] + phase[0])).astype(np.int32)
+    dx = np.rint(style.wobble * np.sin(2 * np.pi * np.arange(h) / period[1] + phase[1])).astype(np.int32)
+    ys = np.clip(np.arange(h, dtype=np.int32)[:, None] + dy[None, :], 0, h - 1)
+    xs = np.clip(np.arange(w, dtype=np.int32)[None, :] + dx[:, None], 0, w - 1)
+    flat = a.reshape(h * w, -1)
+    return Image.fromarray(flat[(ys * w + xs).ravel()].reshape(a.shape))
 
 
 def _rdkit_options(options, style: Style) -> None:

@@ -132,7 +132,7 @@ def molecule_qa(task: str, smiles: str, lang: str, rng: random.Random, name: str
     if task not in MOLECULE_TASKS:
         raise ValueError(f"unknown molecule task {task!r}: use one of {', '.join(MOLECULE_TASKS)}")
     t = templates(lang)[task]
-    values = facts(smiles, lang, name)
+    values = {"smiles": smiles} if task == "ocr" else facts(smiles, lang, name)  # OCR needs no RDKit facts
     if task != "choice":
         return rng.choice(t["questions"]), rng.choice(t["answers"]).format(**values)
     subject = rng.choice(CHOICE_SUBJECTS)
