@@ -91,5 +91,32 @@ def main(n: int = 200) -> None:
     print(text)
 
 
+def factor_study(n: int = 20) -> None:
+    """One style factor at a time on a black-and-white RDKit base style: which factor costs osra the most."""
+    import dataclasses
+
+    corpus = [e.smiles for e in read_file(resources.files("chemvlm.data.corpus").joinpath("molecules.csv"))]
+    molecules = random.Random(2024).sample(corpus, 200)[:n]
+    base = Style("rdkit", colour=False)
+    variants = {"base": {}, "rotation 45": {"rotation": 45.0}, "aromatic dashed (kekule=False)": {"kekule": False},
+                "line width 1.0": {"line_width": 1.0}, "Telex font": {"font": "Telex-Regular.ttf"},
+                "font scale 1.3": {"font_scale": 1.3}, "font scale 0.8": {"font_scale": 0.8}}
+    lines = ["| variant | osra exact |", "| --- | --- |"]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, change in variants.items():
+            style, ok = dataclasses.replace(base, **change), 0
+            for smiles in molecules:
+                drawn = render(smiles, style)
+                drawn.image.save(Path(tmp) / "x.png")
+                out = subprocess.run(["osra", str(Path(tmp) / "x.png")], capture_output=True, text=True, timeout=120)
+                ok += canon(parse_osra_output(out.stdout)) == canon(drawn.label)
+            lines.append(f"| {name} | {ok}/{n} |")
+            print(lines[-1], flush=True)
+    print("\n".join(lines))
+
+
 if __name__ == "__main__":
-    main(*(int(a) for a in sys.argv[1:2]))
+    if sys.argv[1:2] == ["--factors"]:
+        factor_study(*(int(a) for a in sys.argv[2:3]))
+    else:
+        main(*(int(a) for a in sys.argv[1:2]))
