@@ -8,6 +8,7 @@ stereo only when the style draws it, abbreviations expanded.
 from __future__ import annotations
 
 import io
+import math
 import random
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -169,6 +170,12 @@ def indigo_molecule(mol: Chem.Mol, style: Style):
     if style.explicit_h:
         molecule.unfoldHydrogens()
     molecule.layout()
+    if style.rotation:  # rotate the coordinates, not the picture: a rotated picture loses its corners
+        angle = math.radians(style.rotation)
+        cos, sin = math.cos(angle), math.sin(angle)
+        for atom in molecule.iterateAtoms():
+            x, y, z = atom.xyz()
+            atom.setXYZ(x * cos - y * sin, x * sin + y * cos, z)
     return molecule
 
 
@@ -184,7 +191,4 @@ def _indigo(mol: Chem.Mol, style: Style) -> Image.Image:
     indigo.setOption("render-coloring", style.colour)
     indigo.setOption("render-label-mode", "terminal-hetero" if style.methyl_labels else "hetero")
     indigo.setOption("render-implicit-hydrogens-visible", True)
-    image = Image.open(io.BytesIO(bytes(renderer.renderToBuffer(molecule)))).convert("RGB")
-    if style.rotation:
-        image = image.rotate(style.rotation, resample=Image.BILINEAR, expand=False, fillcolor=(255, 255, 255))
-    return image
+    return Image.open(io.BytesIO(bytes(renderer.renderToBuffer(molecule)))).convert("RGB")
