@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chemvlm.errors import InputError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="ChemVLM: read chemical images, answer chemistry questions.")
 console = Console()
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
@@ -90,7 +92,13 @@ def ocr(
     batch_size: int = typer.Option(8, help="Images per engine call."),
 ):
     """Recognise the structure in every image and write one prediction record per image."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from chemvlm.engines import Query
     from chemvlm.record import PredictionWriter
@@ -163,7 +171,7 @@ def info(target: str = typer.Argument(..., help="A preset name or a checkpoint d
     )
 
 
-class UserError(Exception):
+class UserError(InputError):
     """A problem with what the user asked for; printed as one line, exit status 2."""
 
 
@@ -183,15 +191,8 @@ _register_areas()
 
 
 def main() -> None:
-    from chemvlm.chat.engine import CheckpointError
-    from chemvlm.convert.checkpoint import CheckpointFormatError
-    from chemvlm.engines import EngineError
-    from chemvlm.record import RecordFileError
-    from chemvlm.spec import ModelSpecError
-    from chemvlm.vision import ImageLoadError
-
     try:
         app()
-    except (UserError, ImageLoadError, ModelSpecError, EngineError, CheckpointError, CheckpointFormatError, RecordFileError) as err:
+    except InputError as err:
         Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
         sys.exit(2)

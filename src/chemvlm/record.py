@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from chemvlm.chem import canonical_smiles, extract_smiles, parse_smiles
+from chemvlm.errors import InputError
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Prediction:
 FIELDS = [f.name for f in fields(Prediction)]
 
 
-class RecordFileError(ValueError):
+class RecordFileError(InputError, ValueError):
     """A predictions file that cannot be read back; names the file and line."""
 
 

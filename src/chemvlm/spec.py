@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chemvlm.errors import InputError
 
-class ModelSpecError(ValueError):
+
+class ModelSpecError(InputError, ValueError):
     """A model spec string that names nothing usable."""
 
 

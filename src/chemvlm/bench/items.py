@@ -6,10 +6,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from chemvlm.errors import InputError
+
 KINDS = ("smiles", "choice", "free")  # how the answer is scored: chemistry OCR, option letter(s), LLM judge
 
 
-class BenchFileError(ValueError):
+class BenchFileError(InputError, ValueError):
     """A benchmark file that cannot be read; the message names the file (and line)."""
 
 

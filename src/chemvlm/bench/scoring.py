@@ -8,7 +8,11 @@ from collections import defaultdict
 from chemvlm.bench.choice import extract_choice, options_in
 from chemvlm.bench.items import BenchItem
 from chemvlm.bench.metrics import (
-    score_smiles, smiles_of, summarize_choice, summarize_smiles, summarize_verdicts,
+    score_smiles,
+    smiles_of,
+    summarize_choice,
+    summarize_smiles,
+    summarize_verdicts,
 )
 from chemvlm.record import Prediction
 

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Iterator
 
 import torch
-from transformers import AutoTokenizer, InternVLForConditionalGeneration, TextIteratorStreamer
+from transformers import (
+    AutoTokenizer,
+    InternVLForConditionalGeneration,
+    TextIteratorStreamer,
+)
 
 from chemvlm.chat.template import build_messages, expand_image_placeholders
 from chemvlm.chem import MoleculeInfo, describe, extract_smiles
+from chemvlm.errors import InputError
 from chemvlm.model.build import SETTINGS_KEY, build_model
 from chemvlm.model.presets import ChatSettings, load_preset
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
@@ -31,7 +36,7 @@ class Answer:
         return self.molecule.smiles or None
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A path that is not a loadable checkpoint."""
 
 

@@ -11,9 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
 from chemvlm.convert.checkpoint import CheckpointFormatError, ShardWriter, iter_tensors
 from chemvlm.convert.internvl_chat import (
-    INTERNLM2, _load_json, check_complete, config_from_internvl_chat, convert_tensors, expected_keys,
+    INTERNLM2,
+    _load_json,
+    check_complete,
+    config_from_internvl_chat,
+    convert_tensors,
+    expected_keys,
     read_internvl_chat_config,
 )
 from chemvlm.convert.tokenizer import convert_tokenizer
@@ -25,7 +31,9 @@ EMBEDDING_KEYS = ("model.language_model.embed_tokens.weight", "lm_head.weight")
 
 
 def _fresh_projector(config) -> dict[str, torch.Tensor]:
-    from transformers.models.internvl.modeling_internvl import InternVLMultiModalProjector
+    from transformers.models.internvl.modeling_internvl import (
+        InternVLMultiModalProjector,
+    )
 
     torch.manual_seed(0)
     return {f"model.multi_modal_projector.{k}": v for k, v in InternVLMultiModalProjector(config).state_dict().items()}

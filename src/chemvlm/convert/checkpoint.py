@@ -12,8 +12,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from chemvlm.errors import InputError
 
-class CheckpointFormatError(ValueError):
+
+class CheckpointFormatError(InputError, ValueError):
     """A directory that does not hold a checkpoint this project can read."""
 
 

@@ -11,7 +11,15 @@ import json
 import re
 from pathlib import Path
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, processors
+from tokenizers import (
+    AddedToken,
+    Regex,
+    Tokenizer,
+    decoders,
+    models,
+    normalizers,
+    processors,
+)
 from transformers.tokenization_utils_base import generate_merges
 
 from chemvlm.convert.checkpoint import CheckpointFormatError

@@ -18,7 +18,12 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(0, help="processes (0: the config's value)"),
     ) -> None:
         """Render CONFIG into sharded InternVL JSONL + tar images + meta JSON + dataset card."""
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TimeRemainingColumn,
+        )
 
         from chemvlm.data.build import build
         from chemvlm.data.config import load_config

@@ -8,13 +8,13 @@ Each input line is one question: {"id"?, "question", "options"? (list or {letter
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 from chemvlm.data.tasks import LETTERS, format_prompt
+from chemvlm.errors import InputError
 
 
-class ExamFormatError(ValueError):
+class ExamFormatError(InputError, ValueError):
     pass
 
 

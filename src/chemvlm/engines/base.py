@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from chemvlm.errors import InputError
 from chemvlm.record import Prediction
 from chemvlm.spec import ModelSpec
 
 
-class EngineError(RuntimeError):
+class EngineError(InputError, RuntimeError):
     """An engine that cannot run (program missing, server unreachable); the message says which."""
 
 

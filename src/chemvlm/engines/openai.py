@@ -30,7 +30,9 @@ def image_url(image) -> str:
     """A data URL for any image the loader accepts; data URLs pass through unchanged."""
     if isinstance(image, str) and image.startswith("data:"):
         return image
-    from chemvlm.vision import load_image  # only when there is an image: the vision package loads torch
+    from chemvlm.vision import (
+        load_image,  # only when there is an image: the vision package loads torch
+    )
 
     buffer = io.BytesIO()
     load_image(image).save(buffer, format="PNG")

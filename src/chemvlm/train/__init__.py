@@ -1,6 +1,12 @@
 """Training ChemVLM in two stages: InternVL-format data, stage policies as YAML, PEFT LoRA, transformers' Trainer."""
 
-from chemvlm.train.config import ConfigError, StagePolicy, TrainConfig, load_config, load_stage
+from chemvlm.train.config import (
+    ConfigError,
+    StagePolicy,
+    TrainConfig,
+    load_config,
+    load_stage,
+)
 from chemvlm.train.data import Row, SkipLog, load_meta
 
 __all__ = ["ConfigError", "Row", "SkipLog", "StagePolicy", "TrainConfig", "load_config", "load_meta", "load_stage"]

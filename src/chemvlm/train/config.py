@@ -14,11 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from chemvlm.errors import InputError
+
 STAGE_DIR = Path(__file__).parent / "stages"
 MODES = ("frozen", "lora", "full")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A config that cannot be used; the message is one line naming the file and the key."""
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from chemvlm.chat.template import place_images, expand_image_placeholders
+from chemvlm.chat.template import expand_image_placeholders, place_images
 from chemvlm.model.tokenizer import IMAGE_PLACEHOLDER
 from chemvlm.vision import best_grid, dynamic_tiles, load_image, to_pixel_values
 

@@ -1,7 +1,13 @@
 """Image loading and InternVL's dynamic 448-px tiling."""
 
 from chemvlm.vision.loading import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
-from chemvlm.vision.tiling import IMAGENET_MEAN, IMAGENET_STD, best_grid, dynamic_tiles, to_pixel_values
+from chemvlm.vision.tiling import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    best_grid,
+    dynamic_tiles,
+    to_pixel_values,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from chemvlm.errors import InputError
+
 # 40 megapixels: a scanned A4 page at 600 dpi is 35 MP; larger is a mistake or a decompression bomb.
 DEFAULT_MAX_PIXELS = 40_000_000
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(InputError, ValueError):
     """An input that is not a usable image; the message names the input."""
 
 
