@@ -9,7 +9,6 @@ from chemvlm.chem import draw_molecule
 from chemvlm.convert import convert_internvl_chat
 from chemvlm.convert.checkpoint import CheckpointFormatError
 from chemvlm.convert.tokenizer import CHECK_TEXTS, reference_encode
-
 from internvl_chat_fake import IMAGE_TOKENS, fake_checkpoint, reference_logits
 
 

@@ -1,7 +1,6 @@
 """Sources, filters, the InChIKey hold-out split and decontamination, on real files and real RDKit."""
 
 import gzip
-import random
 
 import pytest
 

@@ -9,8 +9,17 @@ from rdkit import Chem
 
 from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.exam import ExamFormatError, import_exam
-from chemvlm.data.tasks import (LANGUAGES, MOLECULE_TASKS, REACTION_TASKS, choice_question, distractor_molecules,
-                                format_prompt, molecule_qa, reaction_qa, templates)
+from chemvlm.data.tasks import (
+    LANGUAGES,
+    MOLECULE_TASKS,
+    REACTION_TASKS,
+    choice_question,
+    distractor_molecules,
+    format_prompt,
+    molecule_qa,
+    reaction_qa,
+    templates,
+)
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -90,7 +99,7 @@ def test_exam_import(tmp_path):
     with pytest.raises(ExamFormatError, match=r"exam.jsonl:2: answer 'E'"):
         import_exam(path)
     path.write_text("{broken\n")
-    with pytest.raises(ExamFormatError, match=r"exam.jsonl:1: not JSON"):
+    with pytest.raises(ExamFormatError, match=r"exam.jsonl:1: not valid JSON"):
         import_exam(path)
     path.write_text(json.dumps({"question": "q", "answer": "a", "image": "missing.png"}) + "\n")
     with pytest.raises(ExamFormatError, match=r"exam.jsonl:1: image missing.png not found"):

@@ -45,7 +45,7 @@ def test_writer_resumes_after_a_kill(tmp_path, suffix):
 def test_malformed_jsonl_names_file_and_line(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text(json.dumps(_prediction(0).to_dict()) + "\n{broken\n")
-    with pytest.raises(RecordFileError, match=r"p\.jsonl:2: not a prediction record"):
+    with pytest.raises(RecordFileError, match=r"p\.jsonl:2: not valid JSON"):
         read_predictions(path)
 
 

@@ -7,7 +7,15 @@ import torch
 from PIL import Image
 from transformers.models.got_ocr2.image_processing_pil_got_ocr2 import get_optimal_tiled_canvas
 
-from chemvlm.vision import IMAGENET_MEAN, IMAGENET_STD, ImageLoadError, best_grid, dynamic_tiles, load_image, to_pixel_values
+from chemvlm.vision import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ImageLoadError,
+    best_grid,
+    dynamic_tiles,
+    load_image,
+    to_pixel_values,
+)
 
 
 # (width, height, max_num) -> (cols, rows), worked out by hand from InternVL's rule.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chemvlm.chem import canonical_smiles, extract_smiles, parse_smiles
 from chemvlm.errors import InputError
+from chemvlm.jsonl import iter_jsonl
 
 
 @dataclass
@@ -53,17 +54,12 @@ class RecordFileError(InputError, ValueError):
 
 def read_predictions(path: str | Path) -> list[Prediction]:
     """Records from a JSONL file; a malformed line raises an error naming the file and line number."""
-    path = Path(path)
     records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                records.append(Prediction(**{k: row.get(k) for k in FIELDS}))
-            except (json.JSONDecodeError, TypeError) as err:
-                raise RecordFileError(f"{path}:{number}: not a prediction record ({err})") from None
+    for where, row in iter_jsonl(path, error=RecordFileError):
+        try:
+            records.append(Prediction(**{k: row.get(k) for k in FIELDS}))
+        except TypeError as err:
+            raise RecordFileError(f"{where}: not a prediction record ({err})") from None
     return records
 
 

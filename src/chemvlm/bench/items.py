@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from chemvlm.errors import InputError
+from chemvlm.jsonl import iter_jsonl
 
 KINDS = ("smiles", "choice", "free")  # how the answer is scored: chemistry OCR, option letter(s), LLM judge
 
@@ -43,19 +44,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise BenchFileError(f"{path}: no such file")
-    rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise BenchFileError(f"{path}:{number}: not valid JSON ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise BenchFileError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    return [row for _, row in iter_jsonl(path, error=BenchFileError)]
 
 
 def read_items(path: str | Path) -> list[BenchItem]:

@@ -7,11 +7,11 @@ Each input line is one question: {"id"?, "question", "options"? (list or {letter
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from chemvlm.data.tasks import LETTERS, format_prompt
 from chemvlm.errors import InputError
+from chemvlm.jsonl import iter_jsonl
 
 
 class ExamFormatError(InputError, ValueError):
@@ -27,23 +27,13 @@ def import_exam(path: str | Path, check_images: bool = True) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such exam file")
-    samples = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ExamFormatError(f"{where}: not JSON ({err.msg})") from None
-            if not isinstance(item, dict):
-                raise ExamFormatError(f"{where}: expected a JSON object")
-            samples.append(_sample(item, where, path.parent, number, check_images))
-    return samples
+    return [
+        _sample(item, where, path.parent, check_images)
+        for where, item in iter_jsonl(path, error=ExamFormatError)
+    ]
 
 
-def _sample(item: dict, where: str, base: Path, number: int, check_images: bool) -> dict:
+def _sample(item: dict, where: str, base: Path, check_images: bool) -> dict:
     images = item.get("images") or ([item["image"]] if item.get("image") else [])
     if isinstance(images, str):
         images = [images]
@@ -70,7 +60,7 @@ def _sample(item: dict, where: str, base: Path, number: int, check_images: bool)
         reply = str(answer) if not item.get("analysis") else f"{item['analysis']}\n{answer}"
         prefix = "".join("<image>\n" for _ in images)
         conversations = [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": reply}]
-    sample = {"id": item.get("id", f"exam-{number}"), "conversations": conversations}
+    sample = {"id": item.get("id", f"exam-{where.rsplit(':', 1)[1]}"), "conversations": conversations}  # line number
     if images:
         sample["image"] = images[0] if len(images) == 1 else images
     return sample

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from chemvlm.jsonl import iter_jsonl
 from chemvlm.train.config import ConfigError
 
 
@@ -141,21 +142,12 @@ def _valid(obj) -> str | None:
 
 def read_jsonl(path: Path, dataset: str, root: str, max_tiles: int | None, skips: SkipLog) -> list[Row]:
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            origin = f"{path}:{number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                skips.add(origin, f"malformed JSON: {origin}: {err.msg}")
-                continue
-            problem = _valid(obj)
-            if problem:
-                skips.add(str(obj.get("id", origin)) if isinstance(obj, dict) else origin, f"bad row: {origin}: {problem}")
-                continue
-            rows.append(Row(obj, dataset, root, origin, max_tiles))
+    for origin, obj in iter_jsonl(path, on_error=lambda where, why: skips.add(where, f"malformed JSON: {where}: {why}")):
+        problem = _valid(obj)
+        if problem:
+            skips.add(str(obj.get("id", origin)), f"bad row: {origin}: {problem}")
+            continue
+        rows.append(Row(obj, dataset, root, origin, max_tiles))
     return rows
 
 
