@@ -46,3 +46,24 @@ def test_caption_set_uses_the_description(tmp_path):
     # each molecule asked once: the right options are exactly the four first sentences
     assert {options(i.question)[i.answer] for i in items} == {d.split(". ")[0].rstrip(".") + "." for _, d in rows}
     assert all(len(set(options(i.question).values())) == 4 for i in items)
+
+
+def test_styled_chemocr_set_from_a_data_build_holdout(tmp_path):
+    from chemvlm.bench.build import styled_chemocr_set
+    from chemvlm.chem import canonical_smiles
+    from chemvlm.data.rows import Row
+    from chemvlm.data.split import skeleton_key
+
+    smiles = ["CC(=O)Nc1ccc(O)cc1", "C[C@H](N)C(=O)O", "OC(=O)c1ccccc1", "CCOC(=O)c1ccccc1"]
+    rows = [Row(id=f"r{i}", smiles=s, task="formula", lang="en", family=family, seed=i)
+            for i, (s, family) in enumerate(zip(smiles, ["rdkit", "rdkit-abbrev", "indigo", "rdkit-hand"]))]
+    rows_file = tmp_path / "holdout_rows.jsonl"
+    rows_file.write_text("".join(__import__("json").dumps(r.to_dict()) + "\n" for r in rows))
+    items = styled_chemocr_set(rows_file, tmp_path / "set", augment=0)
+    assert len(items) == 4 and missing_images(items) == []
+    assert [i.subset for i in items] == ["rdkit", "rdkit-abbrev", "indigo", "rdkit-hand"]
+    for item, source in zip(items, smiles):
+        # The truth is the label of what is drawn: the same molecule (stereo may be dropped when not drawn).
+        assert skeleton_key(item.answer) == skeleton_key(source) and canonical_smiles(item.answer) is not None
+    assert read_items(tmp_path / "set" / "items.jsonl") == items
+    assert styled_chemocr_set(rows_file, tmp_path / "again", augment=0)[2].answer == items[2].answer  # seeded

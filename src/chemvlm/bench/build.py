@@ -64,6 +64,39 @@ def chemocr_set(smiles: list[str], out: str | Path, draw: Draw | None = None) ->
     return items
 
 
+def styled_chemocr_set(rows_file: str | Path, out: str | Path, limit: int | None = None,
+                       augment: float | None = None) -> list[BenchItem]:
+    """ChemOCR-style items from a data build's hold-out rows (`holdout_rows.jsonl`): each molecule drawn in
+    its row's style family and seed (degraded unless `augment=0`), the truth being the label of what is drawn
+    (abbreviations expanded, stereo only when drawn). The molecules never reach training (InChIKey split)."""
+    from dataclasses import replace
+
+    from chemvlm.data.rows import Row, render_row
+    from chemvlm.jsonl import iter_jsonl
+
+    out = Path(out)
+    if not Path(rows_file).is_file():
+        raise BenchFileError(f"{rows_file}: no such file")
+    items = []
+    for _, data in iter_jsonl(rows_file, error=BenchFileError):
+        row = Row.from_dict(data)
+        if ">" in row.smiles:  # a reaction row: ChemOCR reads single molecules
+            continue
+        row = replace(row, task="ocr", augment=row.augment if augment is None else augment)
+        image, sample = render_row(row)
+        name = f"ocr-{len(items):05d}"
+        path = out / "images" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+        prompt, language = chemocr_prompt(len(items))
+        items.append(BenchItem(id=name, question=prompt, answer=sample["meta"]["label"], kind="smiles",
+                               images=[str(path)], subset=row.family, language=language))
+        if limit and len(items) >= limit:
+            break
+    write_items(out / "items.jsonl", items)
+    return items
+
+
 def _numeric_distractors(value: float, rng: random.Random, integer: bool) -> list[str]:
     if integer:
         pool = [int(value) + d for d in (-3, -2, -1, 1, 2, 3) if int(value) + d >= 0]
