@@ -118,16 +118,21 @@ def _wobble(image: Image.Image, style: Style) -> Image.Image:
     """Hand-drawn look: smooth seeded waves bend every stroke a pixel or two (RDKit's own comic mode
     is not seedable, so it would break determinism)."""
     rng = np.random.default_rng(style.wobble_seed)
-    a = np.asarray(image)
-    h, w = a.shape[:2]
+    w, h = image.size
     period, phase = rng.uniform(40, 90, 2), rng.uniform(0, 2 * np.pi, 2)
     # rows move with x and columns with y: two 1-D offset tables, one flat gather (no float grids)
     dy = np.rint(style.wobble * np.sin(2 * np.pi * np.arange(w) / period[0] + phase[0])).astype(np.int32)
     dx = np.rint(style.wobble * np.sin(2 * np.pi * np.arange(h) / period[1] + phase[1])).astype(np.int32)
-    ys = np.clip(np.arange(h, dtype=np.int32)[:, None] + dy[None, :], 0, h - 1)
-    xs = np.clip(np.arange(w, dtype=np.int32)[None, :] + dx[:, None], 0, w - 1)
-    flat = a.reshape(h * w, -1)
-    return Image.fromarray(flat[(ys * w + xs).ravel()].reshape(a.shape))
+    index = np.arange(h, dtype=np.int32)[:, None] + dy
+    np.clip(index, 0, h - 1, out=index)
+    index *= w
+    xs = np.arange(w, dtype=np.int32) + dx[:, None]
+    np.clip(xs, 0, w - 1, out=xs)
+    index += xs
+    if image.mode == "RGB":  # gather whole pixels as 32-bit words: ~2x faster than rows of 3 bytes
+        pixels = np.asarray(image.convert("RGBX")).view(np.uint32).reshape(-1)
+        return Image.fromarray(pixels.take(index).view(np.uint8).reshape(h, w, 4), "RGBX").convert("RGB")
+    return Image.fromarray(np.asarray(image).reshape(-1).take(index))
 
 
 def _rdkit_options(options, style: Style) -> None:
