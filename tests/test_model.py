@@ -52,3 +52,8 @@ def test_save_load_round_trip_with_plain_from_pretrained(tiny, tmp_path, molecul
     text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
     assert text == tiny.prompt(0, "hi")
     assert model.generation_config.eos_token_id == tiny.stop_ids
+
+
+def test_8b_preset_matches_the_released_parameter_count():
+    # 8,075,365,376 is the parameter count listed for the AI4Chem/ChemVLM-8B safetensors.
+    assert parameter_counts(build_config("chemvlm-8b"))["total"] == 8_075_365_376
