@@ -89,16 +89,10 @@ def ocr(
     output: Path = typer.Option(..., "--output", "-o", help="results.jsonl, results.csv or results.sdf (appended; a rerun resumes)."),
     model: str | None = ModelOption,
     question: str = typer.Option("What is the SMILES of the molecule in the image?", help="Question asked for every image."),
-    batch_size: int = typer.Option(8, help="Images per engine call."),
+    batch_size: int = typer.Option(8, help="Images per generate call of a local model."),
 ):
     """Recognise the structure in every image and write one prediction record per image."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from chemvlm.engines import Query
     from chemvlm.record import PredictionWriter
@@ -106,8 +100,8 @@ def ocr(
     writer = PredictionWriter(output)
     images = _collect_images(inputs)
     todo = [p for p in images if str(p) not in writer.done]
-    engine = _engine(model)
-    step = max(1, min(batch_size, getattr(engine, "batch_size", 1) or 1) if not _is_model(model) else batch_size)
+    engine = _engine(model, **({"batch_size": batch_size} if _is_model(model) else {}))
+    step = max(1, engine.batch_size)  # a local model's batch, or one osra process per worker
     valid = failed = 0
     columns = [TextColumn("[bold]ocr"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
