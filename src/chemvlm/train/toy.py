@@ -6,10 +6,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from rdkit import Chem
-from rdkit.Chem.rdMolDescriptors import CalcMolFormula
-
-from chemvlm.chem import draw_molecule
+from chemvlm.chem import describe, draw_molecule
 from chemvlm.train.data import write_jsonl, write_meta
 
 SMILES = [
@@ -27,8 +24,8 @@ def make_toy_data(folder: str | Path, n: int = 16, seed: int = 0, text_share: fl
     rows = []
     for i in range(n):
         smiles = SMILES[i % len(SMILES)]
-        canonical = Chem.MolToSmiles(Chem.MolFromSmiles(smiles))
-        formula = CalcMolFormula(Chem.MolFromSmiles(smiles))
+        facts = describe(smiles)
+        canonical, formula = facts.canonical, facts.formula
         if rng.random() < text_share:
             rows.append({"id": f"text-{i}", "conversations": [
                 {"from": "human", "value": f"What is the molecular formula of {canonical}?"},
