@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chemvlm.chem.explain import language_of
 from chemvlm.data.tasks import LETTERS, format_prompt
 from chemvlm.errors import InputError
 from chemvlm.jsonl import iter_jsonl
@@ -16,10 +17,6 @@ from chemvlm.jsonl import iter_jsonl
 
 class ExamFormatError(InputError, ValueError):
     pass
-
-
-def _language(text: str) -> str:
-    return "zh" if any("\u4e00" <= ch <= "\u9fff" for ch in text) else "en"
 
 
 def import_exam(path: str | Path, check_images: bool = True) -> list[dict]:
@@ -49,7 +46,7 @@ def _sample(item: dict, where: str, base: Path, check_images: bool) -> dict:
         question, answer = item.get("question"), item.get("answer")
         if not question or answer in (None, ""):
             raise ExamFormatError(f"{where}: needs 'question' and 'answer'")
-        lang = _language(question)
+        lang = language_of(question)
         options = item.get("options")
         if options:
             pairs = list(options.items()) if isinstance(options, dict) else list(zip(LETTERS, options))
