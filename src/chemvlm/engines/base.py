@@ -38,6 +38,17 @@ class Engine:
     def predict(self, queries: list[Query]) -> list[Prediction]:
         raise NotImplementedError
 
+    def candidates(self, queries: list[Query]) -> list[list[str]]:
+        """Candidate SMILES per query, best first, for the ensemble. The default is the one SMILES `predict`
+        gives; engines that can offer more (beams, program variants) override it. Raises EngineError naming
+        the item when an item fails."""
+        found = []
+        for prediction in self.predict(queries):
+            if prediction.error:
+                raise EngineError(f"{prediction.id}: {prediction.error}")
+            found.append([prediction.smiles] if prediction.smiles else [])
+        return found
+
     def failed(self, query: Query, error: str, seconds: float = 0.0) -> Prediction:
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer="",

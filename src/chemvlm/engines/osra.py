@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import shutil
 import subprocess
 import tempfile
@@ -15,6 +17,18 @@ from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
+IMAGE_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+
+# Named osra runs that give extra candidates: (extra arguments, upscale factor of the input image).
+# `default` is plain `osra IMAGE`; the others are measured in benchmarks/results/ensemble-ocsr.md.
+VARIANTS = {
+    "default": ((), 1),
+    "x2": ((), 2),  # the image upscaled twice: small scans get more pixels per bond
+    "jaggy": (("-j",), 1),  # osra's extra thinning for low-quality documents
+    "adaptive": (("-i",), 1),  # adaptive thresholding
+    "unpaper": (("-u", "1"), 1),  # one round of unpaper clean-up
+}
+
 
 def parse_osra_output(text: str) -> str:
     """osra prints one SMILES per structure it finds; the longest is the main structure (as the
@@ -23,45 +37,103 @@ def parse_osra_output(text: str) -> str:
     return max(lines, key=len) if lines else ""
 
 
+def parse_osra_confidence(text: str) -> list[tuple[str, float]]:
+    """(SMILES, confidence) per line of `osra -p` output, in osra's order."""
+    found = []
+    for line in text.splitlines():
+        smiles, _, confidence = line.strip().rpartition(" ")
+        try:
+            found.append((smiles, float(confidence)))
+        except ValueError:
+            continue  # not a "SMILES confidence" line
+    return found
+
+
 class OsraEngine(Engine):
     name = "osra"
 
-    def __init__(self, spec, timeout: float = 60.0, workers: int = 2, executable: str = "osra", **_):
+    def __init__(self, spec, timeout: float = 60.0, workers: int = 2, executable: str = "osra",
+                 variants=("default",), cache_dir: str | Path | None = None, **_):
         super().__init__(spec)
         self.executable = shutil.which(executable)
         if self.executable is None:
             raise EngineError(f"{executable}: program not found; install it with `apt-get install -y osra`")
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown or not variants:
+            raise EngineError(f"osra variant(s) {unknown or variants}: choose from {', '.join(VARIANTS)}")
+        self.variants = tuple(variants)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.timeout = timeout
         self.workers = max(1, workers)
         self.batch_size = self.workers
 
-    def recognise(self, image) -> str:
-        """SMILES for one image. Any input the loader accepts is re-encoded as PNG for osra."""
+    def run(self, image, variant: str = "default") -> str:
+        """osra's standard output for one image, `-p` added so every line ends with osra's confidence.
+        With a cache directory the output is kept per image content and variant."""
+        args, scale = VARIANTS[variant]
+        direct = isinstance(image, (str, Path)) and not str(image).startswith("data:")
+        label = str(image) if direct else "<image>"
+        picture = load_image(image)  # the same validation and clear errors as every other engine
+        as_is = direct and scale == 1 and Path(image).suffix.lower() in IMAGE_SUFFIXES
+        if as_is:
+            data = Path(image).read_bytes()  # osra reads the file itself (1-bit scans stay 1-bit)
+        else:
+            if scale != 1:
+                picture = picture.convert("L").resize((picture.width * scale, picture.height * scale), resample=3)
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG")
+            data = buffer.getvalue()
+        key = hashlib.sha256(data + repr(args).encode()).hexdigest()[:32]
+        cached = self.cache_dir / f"{key}.txt" if self.cache_dir else None
+        if cached is not None and cached.is_file():
+            return cached.read_text(encoding="utf-8")
         with tempfile.TemporaryDirectory() as tmp:
-            if isinstance(image, (str, Path)) and not str(image).startswith("data:") and Path(image).suffix.lower() in (
-                ".png", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"
-            ):
-                load_image(image)  # the same validation and clear errors as every other engine
-                path = str(image)
-            else:
-                path = str(Path(tmp) / "image.png")
-                load_image(image).save(path)
+            path = Path(image) if as_is else Path(tmp) / "image.png"
+            if not as_is:
+                path.write_bytes(data)
             try:
                 done = subprocess.run(
-                    [self.executable, path], capture_output=True, text=True, timeout=self.timeout, check=False
+                    [self.executable, *args, "-p", str(path)], capture_output=True, text=True,
+                    timeout=self.timeout, check=False,
                 )
             except subprocess.TimeoutExpired:
-                raise EngineError(f"osra took longer than {self.timeout:g} s on {path}") from None
+                raise EngineError(f"osra took longer than {self.timeout:g} s on {label}") from None
         if done.returncode != 0:
-            raise EngineError(f"osra failed on {path}: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
-        return parse_osra_output(done.stdout)
+            raise EngineError(f"osra failed on {label}: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(done.stdout, encoding="utf-8")
+        return done.stdout
+
+    def recognise(self, image, variant: str = "default") -> str:
+        """SMILES for one image: the longest structure osra reports (empty when none)."""
+        return max((s for s, _ in parse_osra_confidence(self.run(image, variant))), key=len, default="")
+
+    def scored_candidates(self, image) -> list[tuple[str, str, float]]:
+        """(variant, SMILES, osra confidence) of the main structure of every variant run."""
+        found = []
+        for variant in self.variants:
+            lines = parse_osra_confidence(self.run(image, variant))
+            if lines:
+                smiles, confidence = max(lines, key=lambda line: len(line[0]))
+                found.append((variant, smiles, confidence))
+        return found
+
+    def candidates(self, queries: list[Query]) -> list[list[str]]:
+        def one(query):
+            if len(query.images) != 1:
+                raise EngineError(f"{query.id}: osra reads exactly one image per question, got {len(query.images)}")
+            return [smiles for _, smiles, _ in self.scored_candidates(query.images[0])]
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            return list(pool.map(one, queries))
 
     def _one(self, query: Query) -> Prediction:
         start = time.perf_counter()
         if len(query.images) != 1:
             return self.failed(query, f"osra reads exactly one image per question, got {len(query.images)}")
         try:
-            smiles = self.recognise(query.images[0])
+            smiles = self.recognise(query.images[0], self.variants[0])
         except (ImageLoadError, EngineError) as err:
             return self.failed(query, str(err), time.perf_counter() - start)
         answer = explain(describe(smiles), language_of(query.question))

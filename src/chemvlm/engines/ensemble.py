@@ -1,0 +1,125 @@
+"""`ensemble:A,B,...`: several engines propose SMILES, RDKit checks them, one answer is chosen per item.
+
+The rule (measured in benchmarks/results/ensemble-ocsr.md):
+
+1. every member gives its candidates (`Engine.candidates`: one per osra variant, one per beam, ...);
+   candidates RDKit rejects are dropped and the rest are compared as canonical SMILES;
+2. the candidate proposed most often wins (a vote per candidate occurrence);
+3. a tie is broken by how well RDKit's drawing of the candidate matches the image (`chem.rerank`);
+4. then by order: the first member's first candidate wins.
+
+A member that fails on an item only loses its vote on that item; when every member fails, the item is a
+failed record that names each member's error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from chemvlm.chem import canonical_smiles, describe
+from chemvlm.chem.explain import explain, language_of
+from chemvlm.engines.base import Engine, Query, load_engine
+from chemvlm.record import Prediction
+from chemvlm.vision import ImageLoadError, load_image
+
+
+def member_labels(specs) -> list[str]:
+    """A readable name per member; a spec used twice is numbered (`osra`, `osra#2`)."""
+    seen: Counter = Counter()
+    labels = []
+    for spec in specs:
+        seen[str(spec)] += 1
+        labels.append(str(spec) if seen[str(spec)] == 1 else f"{spec}#{seen[str(spec)]}")
+    return labels
+
+
+def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) -> tuple[str, list[str], int]:
+    """(canonical SMILES, members that proposed it, votes) from {member: [SMILES, ...]}, by the rule above.
+    Raises ValueError when no candidate is valid."""
+    votes: Counter = Counter()
+    sources: dict[str, list[str]] = {}
+    order: dict[str, int] = {}
+    for member, smiles_list in candidates.items():
+        for smiles in smiles_list:
+            canonical = canonical_smiles(smiles)
+            if canonical is None:
+                continue  # RDKit rejects it: no vote
+            votes[canonical] += 1
+            sources.setdefault(canonical, [])
+            if member not in sources[canonical]:
+                sources[canonical].append(member)
+            order.setdefault(canonical, len(order))
+    if not votes:
+        raise ValueError("no valid candidate")
+    top = max(votes.values())
+    tied = [c for c in votes if votes[c] == top]
+    if len(tied) > 1 and rerank and image is not None:
+        from chemvlm.chem.rerank import match_score
+
+        scores = {c: match_score(image, c) for c in tied}
+        best = max(scores.values())
+        tied = [c for c in tied if scores[c] == best]
+    chosen = min(tied, key=order.__getitem__)
+    return chosen, sources[chosen], votes[chosen]
+
+
+class EnsembleEngine(Engine):
+    name = "ensemble"
+
+    def __init__(self, spec, rerank: bool = True, **options):
+        super().__init__(spec)
+        self.members = [load_engine(member, **options) for member in spec.members]
+        self.labels = member_labels(spec.members)
+        self.rerank = rerank
+        self.batch_size = max(getattr(m, "batch_size", 1) for m in self.members)
+
+    def _member_candidates(self, member: Engine, queries: list[Query]) -> list:
+        """Candidates per query, or the exception for the queries that failed (a failing batch is retried
+        item by item so that one bad item does not cost the others their candidates)."""
+        try:
+            return member.candidates(queries)
+        except Exception as err:  # any member failure is recorded, never raised past the ensemble
+            if len(queries) == 1:
+                return [err]
+            return [self._member_candidates(member, [query])[0] for query in queries]
+
+    def predict(self, queries: list[Query]) -> list[Prediction]:
+        start = time.perf_counter()
+        per_member = [self._member_candidates(member, queries) for member in self.members]
+        seconds = (time.perf_counter() - start) / max(1, len(queries))
+        return [
+            self._decide(query, {label: found[i] for label, found in zip(self.labels, per_member)}, seconds)
+            for i, query in enumerate(queries)
+        ]
+
+    def _decide(self, query: Query, found: dict, seconds: float) -> Prediction:
+        began = time.perf_counter()
+        errors = {label: value for label, value in found.items() if isinstance(value, Exception)}
+        if len(errors) == len(found):
+            detail = "; ".join(f"{label}: {err}" for label, err in errors.items())
+            return self.failed(query, f"every ensemble member failed ({detail})", seconds)
+        candidates = {label: value for label, value in found.items() if label not in errors}
+        image = None
+        if self.rerank and len(query.images) == 1:
+            try:
+                image = load_image(query.images[0])
+            except ImageLoadError:
+                image = None  # members that could read it already voted; no re-ranking without the picture
+        try:
+            smiles, sources, votes = choose(candidates, image, self.rerank)
+        except ValueError:
+            smiles, sources, votes = "", [], 0
+        language = language_of(query.question)
+        answer = explain(describe(smiles), language)
+        total = sum(len(v) for v in candidates.values())
+        if smiles:
+            who = ", ".join(sources)
+            answer += (f"（集成：{who} 提出，{votes}/{total} 个候选一致）" if language == "zh"
+                       else f" (ensemble: proposed by {who}; {votes} of {total} candidates agree)")
+        return Prediction.from_answer(
+            id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
+            engine=self.name, model=str(self.spec), seconds=seconds + time.perf_counter() - began,
+        )
+
+
