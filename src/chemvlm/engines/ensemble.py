@@ -34,6 +34,17 @@ def member_labels(specs) -> list[str]:
     return labels
 
 
+# Options only some engines understand; a local model would pass them on to generation.
+_NOT_FOR_MODELS = {"workers", "timeout", "variants", "cache_dir", "executable", "concurrency", "retries"}
+
+
+def member_options(spec, options: dict) -> dict:
+    """The ensemble's options a member understands."""
+    if spec.kind in ("local", "preset"):
+        return {k: v for k, v in options.items() if k not in _NOT_FOR_MODELS}
+    return dict(options)
+
+
 def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) -> tuple[str, list[str], int]:
     """(canonical SMILES, members that proposed it, votes) from {member: [SMILES, ...]}, by the rule above.
     Raises ValueError when no candidate is valid."""
@@ -69,7 +80,7 @@ class EnsembleEngine(Engine):
 
     def __init__(self, spec, rerank: bool = True, **options):
         super().__init__(spec)
-        self.members = [load_engine(member, **options) for member in spec.members]
+        self.members = [load_engine(member, **member_options(member, options)) for member in spec.members]
         self.labels = member_labels(spec.members)
         self.rerank = rerank
         self.batch_size = max(getattr(m, "batch_size", 1) for m in self.members)

@@ -18,7 +18,8 @@ MAX_PRESET_PARAMETERS = 200_000_000
 class LocalEngine(Engine):
     name = "chemvlm"
 
-    def __init__(self, spec, batch_size: int = 8, max_tiles: int | None = None, max_new_tokens: int = 256, **generation):
+    def __init__(self, spec, batch_size: int = 8, max_tiles: int | None = None, max_new_tokens: int = 256,
+                 num_candidates: int = 4, **generation):
         super().__init__(spec)
         if spec.kind == "preset":
             preset = load_preset(spec.target)
@@ -32,6 +33,7 @@ class LocalEngine(Engine):
             self.vlm = ChemVLM.from_pretrained(spec.target)
         self.batch_size = batch_size
         self.options = dict(max_tiles=max_tiles, max_new_tokens=max_new_tokens, **generation)
+        self.num_candidates = max(1, num_candidates)
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
         results: dict[int, Prediction] = {}
@@ -55,3 +57,19 @@ class LocalEngine(Engine):
                     engine=self.name, model=str(self.spec), seconds=seconds,
                 )
         return [results[i] for i in range(len(queries))]
+
+    def candidates(self, queries: list[Query]) -> list[list[str]]:
+        """The SMILES of the `num_candidates` best beams per query, best first (beams without one are left out)."""
+        k = self.num_candidates
+        found = []
+        for start in range(0, len(queries), self.batch_size):
+            chunk = queries[start : start + self.batch_size]
+            try:
+                items = [([load_image(i) for i in q.images], q.question, q.history or None) for q in chunk]
+            except ImageLoadError as err:
+                raise EngineError(str(err)) from None
+            options = {**self.options, "num_beams": k, "num_return_sequences": k, "do_sample": False}
+            beams = self.vlm.ask_batch(items, **options)
+            beams = [[b] for b in beams] if k == 1 else beams
+            found.extend([a.smiles for a in answers if a.smiles] for answers in beams)
+        return found

@@ -67,9 +67,10 @@ class OsraEngine(Engine):
         self.workers = max(1, workers)
         self.batch_size = self.workers
 
-    def run(self, image, variant: str = "default") -> str:
+    def run(self, image, variant: str = "default", cached_only: bool = False) -> str | None:
         """osra's standard output for one image, `-p` added so every line ends with osra's confidence.
-        With a cache directory the output is kept per image content and variant."""
+        With a cache directory the output is kept per image content and variant; `cached_only` gives None
+        instead of running osra when it is not there."""
         args, scale = VARIANTS[variant]
         direct = isinstance(image, (str, Path)) and not str(image).startswith("data:")
         label = str(image) if direct else "<image>"
@@ -87,6 +88,8 @@ class OsraEngine(Engine):
         cached = self.cache_dir / f"{key}.txt" if self.cache_dir else None
         if cached is not None and cached.is_file():
             return cached.read_text(encoding="utf-8")
+        if cached_only:
+            return None
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(image) if as_is else Path(tmp) / "image.png"
             if not as_is:
