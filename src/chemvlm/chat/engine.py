@@ -21,7 +21,7 @@ from chemvlm.errors import InputError
 from chemvlm.model.build import SETTINGS_KEY, build_model
 from chemvlm.model.presets import ChatSettings, load_preset
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
-from chemvlm.vision import dynamic_tiles, load_image, to_pixel_values
+from chemvlm.vision import dynamic_tiles, ink_tile, load_image, to_pixel_values
 
 
 @dataclass
@@ -90,21 +90,23 @@ class ChemVLM:
             text = expand_image_placeholders(text, tiles_per_image, self.tokens_per_tile)
         return text
 
+    def _tiles(self, image, max_tiles: int) -> list:
+        if self.settings.ink_view:
+            return [ink_tile(image, self.tile_size, self.settings.thicken)]
+        return dynamic_tiles(image, self.tile_size, 1, max_tiles, self.settings.use_thumbnail)
+
     def _encode(self, items, max_tiles: int | None) -> dict:
         """Tokenise a batch of (images, question, history), left-padded, with all tiles stacked in order."""
         max_tiles = max_tiles or self.settings.max_tiles
         prompts, tiles = [], []
         for images, question, history in items:
-            per_image = [
-                dynamic_tiles(load_image(image), self.tile_size, 1, max_tiles, self.settings.use_thumbnail)
-                for image in images
-            ]
+            per_image = [self._tiles(load_image(image), max_tiles) for image in images]
             prompts.append(self.prompt(len(images), question, history, [len(t) for t in per_image]))
             tiles += [tile for image_tiles in per_image for tile in image_tiles]
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
         inputs = {k: v.to(self.model.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
         if tiles:
-            pixel_values = to_pixel_values(tiles, transpose=self.settings.transpose_tiles)
+            pixel_values = to_pixel_values(tiles, self.settings.transpose_tiles, invert=self.settings.ink_view)
             inputs["pixel_values"] = pixel_values.to(self.model.device, self.model.dtype)
         return inputs
 

@@ -9,7 +9,7 @@ from rdkit import Chem
 from rdkit.Chem import rdChemReactions
 from rdkit.Chem.Draw import rdMolDraw2D
 
-from chemvlm.data.render import Style, _rdkit_options
+from chemvlm.data.render import Style, rdkit_options
 
 
 def reaction_label(reaction: str, stereo: bool = True) -> str:
@@ -35,7 +35,7 @@ def render_reaction(reaction: str, style: Style) -> tuple[Image.Image, str]:
     # schemes are wide: a 448-px-tall strip would squash the molecules
     width = max(style.width, 300 * (rxn.GetNumReactantTemplates() + rxn.GetNumProductTemplates()))
     drawer = rdMolDraw2D.MolDraw2DCairo(width, style.height)
-    _rdkit_options(drawer.drawOptions(), style)
+    rdkit_options(drawer.drawOptions(), style)
     drawer.drawOptions().rotate = 0  # a rotated scheme reads right to left
     drawer.DrawReaction(rxn)
     drawer.FinishDrawing()

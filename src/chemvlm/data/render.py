@@ -108,7 +108,7 @@ def render(smiles: str, style: Style) -> Rendered:
         labels = tuple(used_labels(drawn))
     if style.explicit_h and not labels:
         drawn = Chem.AddHs(drawn)
-    png = draw_molecule(drawn, (style.width, style.height), style=lambda o: _rdkit_options(o, style),
+    png = draw_molecule(drawn, (style.width, style.height), style=lambda o: rdkit_options(o, style),
                         kekulize=style.kekule)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     return Rendered(_wobble(image, style) if style.wobble else image, label, labels)
@@ -135,7 +135,7 @@ def _wobble(image: Image.Image, style: Style) -> Image.Image:
     return Image.fromarray(np.asarray(image).reshape(-1).take(index))
 
 
-def _rdkit_options(options, style: Style) -> None:
+def rdkit_options(options, style: Style) -> None:
     # no SMILES/molblock/pickle chunks in the PNG: ~2.5 ms of each 448-px drawing, and we decode the pixels only
     options.includeMetadata = False
     options.bondLineWidth = style.line_width

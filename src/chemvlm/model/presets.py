@@ -21,6 +21,10 @@ class ChatSettings:
     train_max_tiles: int = 12  # tiles per image in training (the paper used 12)
     use_thumbnail: bool = True  # a 1-tile overview is appended when an image takes several tiles
     transpose_tiles: bool = False  # True for checkpoints converted from pixel-shuffle v1 (InternVL 1.5)
+    # The "ink view" of small models trained from scratch (chemvlm.mini): one tile of the whole image padded
+    # to a square, strokes thickened by a `thicken`-px minimum filter, ink bright on a zero background.
+    ink_view: bool = False
+    thicken: int = 3
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
 IMG_START, IMG_END, IMG_CONTEXT = "<img>", "</img>", "<IMG_CONTEXT>"
@@ -55,10 +55,26 @@ def wrap_tokenizer(tokenizer_object: Tokenizer, system_message: str) -> PreTrain
     return tokenizer
 
 
-def build_tokenizer(corpus: Iterable[str], system_message: str = "", vocab_size: int = 1000) -> PreTrainedTokenizerFast:
-    """Byte-level BPE trained on `corpus` (deterministic for the same corpus), special tokens first."""
+# Pieces no BPE merge may cross, so that every SMILES atom, bond, branch and ring digit is its own unit:
+# bracket atoms, two-letter organic atoms, one-letter atoms, ring numbers, bond and branch symbols. Other
+# letter runs stay whole words (only a word that starts with an atom letter loses that letter to it), and
+# the remaining text (CJK, punctuation) is left to the BPE merges.
+SMILES_PIECES = r"\[[^\[\]\s]{1,12}\]|Br|Cl|%\d\d|[BCNOPSFIbcnops]|\d|[()=#$:/\\.+\-@*~]|[A-Za-z]+|\s+"
+
+
+def build_tokenizer(
+    corpus: Iterable[str], system_message: str = "", vocab_size: int = 1000, smiles_aware: bool = False
+) -> PreTrainedTokenizerFast:
+    """Byte-level BPE trained on `corpus` (deterministic for the same corpus), special tokens first.
+    `smiles_aware` first cuts text into SMILES_PIECES, so SMILES atoms and bonds become tokens of their own."""
     tokenizer = Tokenizer(models.BPE(unk_token=None))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if smiles_aware:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(SMILES_PIECES), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

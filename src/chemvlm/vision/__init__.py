@@ -1,5 +1,6 @@
 """Image loading and InternVL's dynamic 448-px tiling."""
 
+from chemvlm.vision.ink import ink_tile, square_placement
 from chemvlm.vision.loading import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 from chemvlm.vision.tiling import (
     IMAGENET_MEAN,
@@ -16,6 +17,8 @@ __all__ = [
     "ImageLoadError",
     "best_grid",
     "dynamic_tiles",
+    "ink_tile",
     "load_image",
+    "square_placement",
     "to_pixel_values",
 ]

@@ -59,12 +59,15 @@ def dynamic_tiles(
     return tiles
 
 
-def to_pixel_values(tiles: list[Image.Image], transpose: bool = False):
+def to_pixel_values(tiles: list[Image.Image], transpose: bool = False, invert: bool = False):
     """(n_tiles, 3, S, S) float32 tensor, scaled to [0, 1] then normalised with ImageNet mean and std.
     `transpose` swaps each tile's height and width, for checkpoints converted from pixel-shuffle v1
-    (see chemvlm.convert.internvl_chat)."""
+    (see chemvlm.convert.internvl_chat). `invert` gives the ink view instead: white 0, black 2."""
     import torch  # here, so that loading and tiling images does not pay for importing torch
 
     array = np.stack([np.asarray(tile.convert("RGB"), dtype=np.float32) for tile in tiles]) / 255.0
-    array = (array - np.array(IMAGENET_MEAN, dtype=np.float32)) / np.array(IMAGENET_STD, dtype=np.float32)
+    if invert:
+        array = (1.0 - array) * 2.0
+    else:
+        array = (array - np.array(IMAGENET_MEAN, dtype=np.float32)) / np.array(IMAGENET_STD, dtype=np.float32)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(0, 3, 2, 1) if transpose else array.transpose(0, 3, 1, 2)))

@@ -1,0 +1,127 @@
+"""chemvlm-mini: traced targets, patch labels, the ink view, the SMILES-aware tokenizer, resumable training."""
+
+import json
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from rdkit import Chem
+
+from chemvlm.chat.engine import ChemVLM
+from chemvlm.chem.smiles import canonical_smiles
+from chemvlm.mini.drawing import PATCH_CLASSES, draw_training_sample, traced_smiles
+from chemvlm.mini.train import MiniConfig, MiniConfigError, export, mini_tokenizer, train
+from chemvlm.model.tokenizer import STARTER_CORPUS, build_tokenizer
+from chemvlm.vision import ink_tile, to_pixel_values
+
+CORPUS = "src/chemvlm/data/corpus/molecules.csv"
+
+
+@pytest.mark.parametrize("smiles", ["CC(=O)Oc1ccccc1C(=O)O", "C[C@H](N)C(=O)O", "Cn1cnc2c1c(=O)n(C)c(=O)n2C",
+                                    "F/C=C/Cl", "O=[N+]([O-])c1ccc(Br)cc1", "C#CCO"])
+def test_traced_target_is_the_same_molecule_in_kekule_form(smiles):
+    drawing = draw_training_sample(smiles, random.Random(1))
+    assert canonical_smiles(drawing.target) == canonical_smiles(smiles)
+    assert not any(ch in drawing.target for ch in "cnos")  # Kekulé: no aromatic lower-case atoms
+
+
+def test_traced_smiles_starts_at_the_leftmost_atom():
+    mol = Chem.MolFromSmiles("OCCN")
+    xy = np.array([[50, 0], [30, 0], [20, 0], [5, 0]], np.float32)  # N is leftmost, then C, C, O
+    assert traced_smiles(mol, xy) == "NCCO"
+
+
+def test_patch_labels_mark_the_drawn_elements_and_bonds():
+    drawing = draw_training_sample("ClCC(=O)CBr", random.Random(0), plain=True)
+    counts = np.bincount(drawing.patches, minlength=len(PATCH_CLASSES))
+    names = dict(zip(PATCH_CLASSES, counts))
+    assert names["Cl"] > 0 and names["Br"] > 0 and names["O"] > 0 and names["double"] > 0
+    assert names["N"] == 0 and names["S"] == 0 and names["triple"] == 0
+    assert names["empty"] > len(drawing.patches) // 2  # a small molecule leaves most of the tile blank
+
+
+def test_ink_tile_pads_instead_of_stretching():
+    wide = Image.new("RGB", (400, 100), "white")
+    wide.paste((0, 0, 0), (0, 0, 400, 100))  # all ink
+    tile = ink_tile(wide, 224, thicken=1)
+    grey = np.asarray(tile.convert("L"))
+    assert tile.size == (224, 224)
+    assert grey[112, 112] == 0 and grey[5, 112] == 255 and grey[218, 112] == 255  # band in the middle only
+    values = to_pixel_values([tile], invert=True)
+    assert values[0, :, 112, 112].tolist() == [2.0, 2.0, 2.0] and values[0, :, 5, 5].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_ink_tile_thickens_strokes():
+    line = Image.new("L", (224, 224), 255)
+    line.paste(0, (0, 100, 224, 101))  # a 1-px line
+    assert (np.asarray(ink_tile(line, 224, thicken=3).convert("L"))[:, 50] < 128).sum() == 3
+
+
+def test_smiles_aware_tokenizer_keeps_atoms_whole_and_round_trips():
+    tokenizer = build_tokenizer(STARTER_CORPUS * 5, "s", vocab_size=500, smiles_aware=True)
+    plain = build_tokenizer(STARTER_CORPUS * 5, "s", vocab_size=500)
+    smiles = "ClC1=CC=C(Br)C=C1C(=O)OCC#N"
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer(smiles)["input_ids"])
+    assert pieces == ["Cl", "C", "1", "=", "C", "C", "=", "C", "(", "Br", ")", "C", "=", "C", "1", "C", "(", "=",
+                      "O", ")", "O", "C", "C", "#", "N"]
+    assert len(plain(smiles)["input_ids"]) < len(pieces)  # plain BPE merges atoms into multi-atom tokens
+    for text in [smiles, "What is the SMILES? 图中分子的SMILES是什么？ [C@@H] %12", "  spaced\n\nlines "]:
+        assert tokenizer.decode(tokenizer(text)["input_ids"]) == text
+
+
+def test_mini_tokenizer_learns_bracket_atoms_from_its_smiles():
+    tokenizer = mini_tokenizer(["C[C@@H](N)C(=O)O"] * 50 + ["c1cc[nH]c1"] * 50, "sys", 700)
+    assert "[C@@H]" in tokenizer.convert_ids_to_tokens(tokenizer("N[C@@H](C)C")["input_ids"])
+
+
+def _config(tmp_path, **changes):
+    settings = dict(molecules=[CORPUS], out=str(tmp_path / "run"), images=16, batch_size=4, eval_every=8,
+                    eval_size=4, holdout=0.05, vocab_size=500, preset="tiny", threads=1)
+    settings.update(changes)
+    return MiniConfig(**settings)
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
+    straight = _config(tmp_path / "a", images=16)
+    train(straight, progress=lambda _: None)
+    halves = _config(tmp_path / "b", images=16, stop_after=8)
+    train(halves, progress=lambda _: None)
+    log = [json.loads(line) for line in open(tmp_path / "b" / "run" / "log.jsonl")]
+    assert [r["seen"] for r in log if r["kind"] == "eval"] == [8]
+    train(halves, progress=lambda _: None)  # the same call again: resumes at 8 pictures
+    a = torch.load(tmp_path / "a" / "run" / "state.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "run" / "state.pt", weights_only=False)
+    assert a["seen"] == b["seen"] == 16
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    evals = [json.loads(line) for line in open(tmp_path / "b" / "run" / "log.jsonl") if '"eval"' in line]
+    assert {"exact", "validity", "image_dependence", "loss_true", "loss_shuffled"} <= set(evals[-1])
+
+
+def test_export_gives_a_checkpoint_that_answers_through_the_cli(tmp_path, molecule_png):
+    cfg = _config(tmp_path, images=8)
+    train(cfg, progress=lambda _: None)
+    checkpoint = export(cfg, tmp_path / "ckpt")
+    vlm = ChemVLM.from_pretrained(checkpoint)
+    assert vlm.settings.ink_view and vlm.settings.max_tiles == 1
+    assert vlm.model.dtype == torch.float32  # loaded for CPU inference; stored as bf16
+    image = tmp_path / "m.png"
+    image.write_bytes(molecule_png)
+    done = subprocess.run([sys.executable, "-m", "chemvlm", "ask", "-m", str(checkpoint), str(image), "SMILES?",
+                           "--max-new-tokens", "8", "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine"] == "chemvlm"
+
+
+def test_bad_settings_fail_with_one_clear_line(tmp_path):
+    with pytest.raises(MiniConfigError, match="at least one batch"):
+        _config(tmp_path, images=2, batch_size=4)
+    with pytest.raises(MiniConfigError, match="nope.csv: no such molecule file"):
+        train(_config(tmp_path, molecules=[str(tmp_path / "nope.csv")]), progress=lambda _: None)
+    done = subprocess.run([sys.executable, "-m", "chemvlm", "mini", "train", "-o", str(tmp_path / "empty")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "give --molecules" in done.stderr
