@@ -1,15 +1,14 @@
 """How well a candidate SMILES matches an image: draw the candidate with RDKit and compare the drawings.
 
 A real drawing and RDKit's depiction of the same molecule rarely share a layout, so pixel overlap says
-little. Two layout-free comparisons do better (measured in benchmarks/results/ensemble-ocsr.md):
+little. The comparison used is layout-free: the Euler number of the ink (connected pieces minus enclosed
+holes, counted from 2x2 pixel patterns). Every ring closes a hole, and every atom label and every bond a
+label cuts adds pieces, so a candidate with a ring, a label or a bond too many or too few usually differs
+from the image. A chamfer distance between the inks, cropped and fitted into one square, was measured as
+well and picked the right candidate less often than chance, so it is not used
+(benchmarks/results/ensemble-ocsr.md).
 
-* the Euler number of the ink (connected pieces minus enclosed holes, from 2x2 pixel patterns): every ring
-  closes a hole and every free-standing atom label adds pieces, so a candidate with a ring, a label or a
-  bond too many or too few usually differs from the image;
-* a chamfer distance between the ink of both pictures, each cropped to its ink and fitted into the same
-  square, as a weak tie-breaker on overall shape.
-
-`match_score` is higher for a better match; it is meant to compare candidates for one image, not images.
+`match_score` is higher for a better match; it compares candidates for one image, not images.
 """
 
 from __future__ import annotations
@@ -20,9 +19,7 @@ from PIL import Image
 from chemvlm.chem.draw import draw_molecule
 from chemvlm.chem.smiles import parse_smiles
 
-SIDE = 96  # pixels of the square both inks are fitted into for the chamfer distance
-MAX_POINTS = 600  # ink points kept per picture for the chamfer distance (evenly subsampled)
-EULER_WEIGHT = 1.0  # one unit of Euler difference outweighs any chamfer difference (below 1 after scaling)
+MIN_SIDE = 300  # small images are drawn larger, so that RDKit's labels and rings do not close up
 
 
 def ink_mask(image: Image.Image) -> np.ndarray:
@@ -46,24 +43,40 @@ def euler_number(mask: np.ndarray) -> int:
     return int(q1 - q3 - 2 * qd) // 4
 
 
-def _fit(mask: np.ndarray, side: int = SIDE) -> np.ndarray:
-    """Ink points (row, col) of the mask scaled, aspect kept, into a side x side square, as floats."""
-    height, width = mask.shape
-    scale = (side - 1) / max(height, width, 1)
-    points = np.argwhere(mask).astype(np.float32) * scale
-    if len(points) > MAX_POINTS:
-        points = points[np.linspace(0, len(points) - 1, MAX_POINTS).astype(int)]
-    return points
+def count_pieces(mask: np.ndarray) -> int:
+    """Connected pieces of 8-connected ink, by joining runs of ink row by row (union-find on runs)."""
+    parent: list[int] = []
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    previous: list[tuple[int, int, int]] = []  # (start, end exclusive, run id) of the row above
+    for row in mask:
+        edges = np.diff(np.concatenate(([0], row.astype(np.int8), [0])))
+        current = []
+        j = 0
+        for start, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+            run = len(parent)
+            parent.append(run)
+            while j < len(previous) and previous[j][1] < start:  # ends before this run's diagonal
+                j += 1
+            k = j
+            while k < len(previous) and previous[k][0] <= end:  # starts at most one pixel after this run
+                parent[root(previous[k][2])] = root(run)
+                k += 1
+            j = max(j, k - 1)
+            current.append((start, end, run))
+        previous = current
+    return sum(1 for x in range(len(parent)) if parent[x] == x)
 
 
-def chamfer(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean distance from each ink point to the other picture's nearest ink point, both ways, in units of
-    the square's side (0 identical, about 1 when one picture has no ink)."""
-    pa, pb = _fit(a), _fit(b)
-    if len(pa) == 0 or len(pb) == 0:
-        return 1.0
-    distances = np.sqrt(((pa[:, None, :] - pb[None, :, :]) ** 2).sum(-1))
-    return float((distances.min(1).mean() + distances.min(0).mean()) / 2 / SIDE)
+def shape_counts(mask: np.ndarray) -> tuple[int, int]:
+    """(pieces, holes) of the ink."""
+    pieces = count_pieces(mask)
+    return pieces, pieces - euler_number(mask)
 
 
 def render(smiles: str, size: tuple[int, int]) -> np.ndarray:
@@ -78,18 +91,17 @@ def render(smiles: str, size: tuple[int, int]) -> np.ndarray:
 
 
 def match_score(image: Image.Image, smiles: str) -> float:
-    """Higher is better: minus (Euler difference x EULER_WEIGHT + chamfer distance). -inf when invalid."""
+    """Higher is better: minus the differences in pieces and in holes (0 is a match). -inf when invalid."""
     if parse_smiles(smiles) is None:
         return float("-inf")
     target = ink_mask(image)
     if target.size == 0:
         return float("-inf")
-    # Render at the image's own size (at least 300 px a side) so strokes and labels are comparable.
-    width, height = image.size
-    scale = max(1.0, 300 / max(width, height))
+    width, height = image.size  # drawn at about the image's size, so strokes and labels are comparable
+    scale = max(1.0, MIN_SIDE / max(width, height))
     drawn = render(smiles, (int(width * scale), int(height * scale)))
-    difference = abs(euler_number(target) - euler_number(drawn))
-    return -(EULER_WEIGHT * difference + chamfer(target, drawn))
+    (pieces, holes), (drawn_pieces, drawn_holes) = shape_counts(target), shape_counts(drawn)
+    return -float(abs(pieces - drawn_pieces) + abs(holes - drawn_holes))
 
 
 def rank(image: Image.Image, candidates: list[str]) -> list[tuple[str, float]]:

@@ -5,8 +5,9 @@ The rule (measured in benchmarks/results/ensemble-ocsr.md):
 1. every member gives its candidates (`Engine.candidates`: one per osra variant, one per beam, ...);
    candidates RDKit rejects are dropped and the rest are compared as canonical SMILES;
 2. the candidate proposed most often wins (a vote per candidate occurrence);
-3. a tie is broken by how well RDKit's drawing of the candidate matches the image (`chem.rerank`);
-4. then by order: the first member's first candidate wins.
+3. a tie goes to the earliest candidate: the first member's first candidate (plain osra for `osra`).
+   With `rerank=True`, a tie first goes to the candidate whose RDKit drawing best matches the image
+   (`chem.rerank`); on ocsr-real that lost more items than it won, so it is off by default.
 
 A member that fails on an item only loses its vote on that item; when every member fails, the item is a
 failed record that names each member's error.
@@ -34,6 +35,10 @@ def member_labels(specs) -> list[str]:
     return labels
 
 
+# The osra runs an osra member of an ensemble makes (see engines.osra.VARIANTS), chosen by measurement:
+# plain osra first (it wins ties), then `-j`, which mostly helps where plain osra finds nothing valid.
+ENSEMBLE_VARIANTS = ("default", "jaggy")
+
 # Options only some engines understand; a local model would pass them on to generation.
 _NOT_FOR_MODELS = {"workers", "timeout", "variants", "cache_dir", "executable", "concurrency", "retries"}
 
@@ -42,6 +47,8 @@ def member_options(spec, options: dict) -> dict:
     """The ensemble's options a member understands."""
     if spec.kind in ("local", "preset"):
         return {k: v for k, v in options.items() if k not in _NOT_FOR_MODELS}
+    if spec.kind == "osra":
+        return {"variants": ENSEMBLE_VARIANTS, **options}
     return dict(options)
 
 
@@ -78,9 +85,14 @@ def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) ->
 class EnsembleEngine(Engine):
     name = "ensemble"
 
-    def __init__(self, spec, rerank: bool = True, **options):
+    def __init__(self, spec, rerank: bool = False, **options):
         super().__init__(spec)
-        self.members = [load_engine(member, **member_options(member, options)) for member in spec.members]
+        # A spec named twice is loaded and run once; its candidates count once per mention.
+        engines = {}
+        for member in spec.members:
+            if str(member) not in engines:
+                engines[str(member)] = load_engine(member, **member_options(member, options))
+        self.members = [engines[str(member)] for member in spec.members]
         self.labels = member_labels(spec.members)
         self.rerank = rerank
         self.batch_size = max(getattr(m, "batch_size", 1) for m in self.members)
@@ -97,7 +109,11 @@ class EnsembleEngine(Engine):
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
         start = time.perf_counter()
-        per_member = [self._member_candidates(member, queries) for member in self.members]
+        done: dict[int, list] = {}
+        for member in self.members:
+            if id(member) not in done:
+                done[id(member)] = self._member_candidates(member, queries)
+        per_member = [done[id(member)] for member in self.members]
         seconds = (time.perf_counter() - start) / max(1, len(queries))
         return [
             self._decide(query, {label: found[i] for label, found in zip(self.labels, per_member)}, seconds)

@@ -1,0 +1,117 @@
+"""osra variants and the ensemble on the 300 real patent images of ocsr-real, scored by the harness.
+
+    nice -n 15 python benchmarks/ensemble_ocsr.py [--data ../shared/benchmarks] [--cached-only]
+
+Every osra run (one process at a time) is cached in benchmarks/cache/osra/ (git-ignored), so a re-run only
+re-scores. Prints the table and writes benchmarks/results/ensemble-ocsr.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from chemvlm.bench.benchmarks import load_bench
+from chemvlm.bench.metrics import score_smiles
+from chemvlm.bench.scoring import score
+from chemvlm.chem import canonical_smiles, describe
+from chemvlm.chem.explain import explain
+from chemvlm.engines.ensemble import ENSEMBLE_VARIANTS, choose
+from chemvlm.engines.osra import VARIANTS, OsraEngine, parse_osra_confidence
+from chemvlm.record import Prediction, read_predictions
+from chemvlm.spec import ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = ROOT / "benchmarks" / "cache" / "osra"
+SUBSETS = ("clef2012", "jpo", "uspto_osra")
+
+
+def record(item, smiles: str, system: str) -> Prediction:
+    return Prediction.from_answer(id=item.id, image=item.images[0], question=item.question,
+                                  answer=explain(describe(smiles)), smiles=smiles, engine=system, model=system,
+                                  seconds=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=os.environ.get("CHEMVLM_BENCH_DIR", "../shared/benchmarks"))
+    parser.add_argument("--cached-only", action="store_true", help="score only what the cache holds")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    items = load_bench("ocsr-real", args.data)
+    osra = OsraEngine(ModelSpec.parse("osra"), timeout=120, workers=1, cache_dir=CACHE, variants=tuple(VARIANTS))
+    # Per item and variant: [(SMILES, confidence), ...] as osra printed them, or None when not run.
+    outputs: dict[str, dict[str, list | None]] = {}
+    harness = {p.id: p for p in read_predictions(RESULTS / "ocsr-real-osra" / "predictions.jsonl")}
+    started = time.perf_counter()
+    for item in items:
+        outputs[item.id] = {}
+        for variant in VARIANTS:
+            try:
+                text = osra.run(item.images[0], variant, cached_only=args.cached_only)
+            except Exception as err:  # a timeout is a variant without a candidate
+                print(f"{item.id} {variant}: {err}")
+                text = ""
+            outputs[item.id][variant] = None if text is None else parse_osra_confidence(text)
+        if outputs[item.id]["default"] is None:  # the harness's own osra run: the same command, without -p
+            outputs[item.id]["default"] = [(harness[item.id].smiles or "", 0.0)]
+    print(f"osra outputs ready in {time.perf_counter() - started:.0f} s")
+
+    def main_structure(lines):
+        return max(lines, key=lambda line: len(line[0])) if lines else ("", 0.0)
+
+    have = {v: [i for i in items if outputs[i.id][v] is not None] for v in VARIANTS}
+    systems: dict[str, list[Prediction]] = {}
+    systems["osra (harness run)"] = [harness[i.id] for i in items]
+    for variant in VARIANTS:
+        systems[f"osra {variant}"] = [record(i, main_structure(outputs[i.id][variant])[0], variant) for i in have[variant]]
+    # Items where every variant the ensemble uses has run.
+    complete = [i for i in items if all(outputs[i.id][v] is not None for v in ENSEMBLE_VARIANTS)]
+    rules = {
+        "ensemble (votes, re-rank, order)": dict(rerank=True),
+        "ensemble (votes, order)": dict(rerank=False),
+        "osra, other variants only when it has no valid SMILES": dict(fallback=True),
+    }
+    from chemvlm.vision import load_image
+
+    for name, rule in rules.items():
+        chosen = []
+        for item in complete:
+            candidates = {v: [main_structure(outputs[item.id][v])[0]] for v in ENSEMBLE_VARIANTS}
+            try:
+                if rule.get("fallback"):
+                    first = candidates["default"][0]
+                    smiles = first if canonical_smiles(first) else choose(candidates, load_image(item.images[0]))[0]
+                else:
+                    smiles = choose(candidates, load_image(item.images[0]), **rule)[0]
+            except ValueError:
+                smiles = ""
+            chosen.append(record(item, smiles, name))
+        systems[name] = chosen
+    oracle = []
+    for item in complete:
+        found = [canonical_smiles(main_structure(outputs[item.id][v])[0]) or "" for v in ENSEMBLE_VARIANTS]
+        right = [s for s in found if s and score_smiles(item.answer, s).exact]
+        oracle.append(record(item, right[0] if right else found[0], "oracle"))
+    systems["any variant right (upper bound)"] = oracle
+
+    by_id = {i.id: i for i in items}
+    rows = []
+    for name, predictions in systems.items():
+        scored = score([by_id[p.id] for p in predictions], predictions)["smiles"]
+        groups = scored.get("by_subset", {})
+        cells = []
+        for subset in SUBSETS:
+            s = groups.get(subset) or (scored["overall"] if {by_id[p.id].subset for p in predictions} == {subset} else None)
+            cells.append(f"{s['exact']:.2f} / {s['avg_similarity']:.2f} (n={s['n']})" if s else "-")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    table = "\n".join(["| system | " + " | ".join(SUBSETS) + " |", "|---|---|---|---|", *rows])
+    print(table)
+    (RESULTS / "ensemble-ocsr.md").write_text(table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
