@@ -48,6 +48,9 @@ def ensemble(*members, **options):
 def test_choose_drops_invalid_candidates_and_counts_votes():
     smiles, sources, votes = choose({"a": ["C1CC(", "OCC"], "b": ["CCO", "c1ccccc1"], "c": ["not smiles"]})
     assert (smiles, sources, votes) == ("CCO", ["a", "b"], 2)
+    # one vote per member: a member repeating a molecule does not outvote another member
+    assert choose({"a": ["CCO"], "b": ["OCC", "CCO", "C(O)C"]})[:3] == ("CCO", ["a", "b"], 2)
+    assert choose({"a": ["CCN"], "b": ["OCC", "CCO"]})[0] == "CCN"  # 1 vote each: the first member wins
     with pytest.raises(ValueError):
         choose({"a": ["C1CC("], "b": []})
 

@@ -125,3 +125,30 @@ def test_bad_settings_fail_with_one_clear_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "chemvlm", "mini", "train", "-o", str(tmp_path / "empty")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "give --molecules" in done.stderr
+
+
+def test_bare_smiles_answers_are_checked_and_explained(tmp_path, molecule_png):
+    from chemvlm.engines import Query, load_engine
+
+    engine = load_engine("tiny", num_candidates=2, max_new_tokens=4)
+    image = tmp_path / "m.png"
+    image.write_bytes(molecule_png)
+    query = Query(id="1", images=[str(image)], question="这是什么分子？")
+    good = engine._record(query, "C1=CC=CC=C1", 0.0)
+    assert good.canonical == "c1ccccc1" and "C6H6" in good.answer and "分子量" in good.answer
+    broken = engine._record(query, "C1CC(", 0.0)  # invalid: the engine looks for a valid beam, else says so
+    assert broken.valid or "RDKit" in broken.answer
+    sentence = engine._record(query, "The molecule is benzene.", 0.0)
+    assert sentence.answer == "The molecule is benzene."
+
+
+def test_default_model_combines_the_bundled_model_with_osra(monkeypatch, tmp_path):
+    from chemvlm import spec
+
+    monkeypatch.setattr(spec, "BUNDLED_MODEL", tmp_path / "chemvlm-mini")
+    assert spec.default_model(osra_installed=True) == "osra"  # a checkout without weights
+    (tmp_path / "chemvlm-mini").mkdir()
+    (tmp_path / "chemvlm-mini" / "config.json").write_text("{}")
+    combined = spec.ModelSpec.parse(spec.default_model(osra_installed=True))
+    assert combined.kind == "ensemble" and [m.kind for m in combined.members] == ["osra", "local"]
+    assert spec.default_model(osra_installed=False) == str(tmp_path / "chemvlm-mini")

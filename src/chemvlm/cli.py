@@ -17,7 +17,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="ChemVLM: rea
 console = Console()
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 
-ModelOption = typer.Option(None, "--model", "-m", help="Model spec: checkpoint dir, preset, osra, openai:URL#MODEL, ensemble:A,B. Default: the bundled model, else osra.")
+ModelOption = typer.Option(None, "--model", "-m", help="Model spec: checkpoint dir, preset, osra, openai:URL#MODEL, ensemble:A,B. Default: the bundled chemvlm-mini together with osra when installed (see docs/mini.md).")
 
 
 def _engine(model: str | None, **options):

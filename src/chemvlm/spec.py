@@ -61,10 +61,18 @@ class ModelSpec:
         )
 
 
-# The model shipped inside the package, once trained; until then the classical recogniser answers.
+# The model shipped inside the package (chemvlm-mini, see its README.md and docs/mini.md).
 BUNDLED_MODEL = Path(__file__).parent / "assets" / "chemvlm-mini"
 
 
-def default_model() -> str:
-    """The spec `ask` and `ocr` use when none is given: the bundled model if present, else `osra`."""
-    return str(BUNDLED_MODEL) if (BUNDLED_MODEL / "config.json").is_file() else "osra"
+def default_model(osra_installed: bool | None = None) -> str:
+    """The spec `ask`, `ocr` and `serve` use when none is given: the bundled model together with `osra` when
+    that program is installed (osra wins ties, the model answers where osra finds nothing valid: measured in
+    docs/mini.md), the bundled model alone without osra, and `osra` alone in a checkout without weights."""
+    import shutil
+
+    bundled = (BUNDLED_MODEL / "config.json").is_file()
+    osra = shutil.which("osra") is not None if osra_installed is None else osra_installed
+    if bundled and osra:
+        return f"ensemble:osra,{BUNDLED_MODEL}"
+    return str(BUNDLED_MODEL) if bundled else "osra"

@@ -4,7 +4,8 @@ The rule (measured in benchmarks/results/ensemble-ocsr.md):
 
 1. every member gives its candidates (`Engine.candidates`: one per osra variant, one per beam, ...);
    candidates RDKit rejects are dropped and the rest are compared as canonical SMILES;
-2. the candidate proposed most often wins (a vote per candidate occurrence);
+2. the molecule proposed by most members wins (one vote per member: a model's four beams or osra's variants
+   that agree do not outvote another member);
 3. a tie goes to the earliest candidate: the first member's first candidate (plain osra for `osra`).
    With `rerank=True`, a tie first goes to the candidate whose RDKit drawing best matches the image
    (`chem.rerank`); on ocsr-real that lost more items than it won, so it is off by default.
@@ -63,10 +64,10 @@ def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) ->
             canonical = canonical_smiles(smiles)
             if canonical is None:
                 continue  # RDKit rejects it: no vote
-            votes[canonical] += 1
             sources.setdefault(canonical, [])
             if member not in sources[canonical]:
                 sources[canonical].append(member)
+                votes[canonical] += 1
             order.setdefault(canonical, len(order))
     if not votes:
         raise ValueError("no valid candidate")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 from chemvlm.chat.engine import ChemVLM
+from chemvlm.chem import describe
+from chemvlm.chem.explain import explain, language_of
+from chemvlm.chem.smiles import parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.model.build import build_config, parameter_counts
 from chemvlm.model.presets import load_preset
@@ -13,6 +16,12 @@ from chemvlm.vision import ImageLoadError, load_image
 
 # A preset builds random weights in memory; beyond this it is a shape, not something to run.
 MAX_PRESET_PARAMETERS = 200_000_000
+
+
+def _looks_like_smiles(text: str) -> bool:
+    # an invalid SMILES is still a SMILES-shaped answer (worth a valid beam); a sentence is not
+    return bool(text) and all(ch.isalnum() or ch in "()[]=#@+-\\/%.:*" for ch in text) and any(
+        ch in text for ch in "BCNOSPFIbcnosp")
 
 
 class LocalEngine(Engine):
@@ -52,11 +61,21 @@ class LocalEngine(Engine):
             answers = self.vlm.ask_batch(items, **self.options)
             seconds = (time.perf_counter() - began) / len(chunk)
             for (index, query, _), answer in zip(chunk, answers):
-                results[index] = Prediction.from_answer(
-                    id=query.id, image=query.image_label, question=query.question, answer=answer.text,
-                    engine=self.name, model=str(self.spec), seconds=seconds,
-                )
+                results[index] = self._record(query, answer.text, seconds)
         return [results[i] for i in range(len(queries))]
+
+    def _record(self, query: Query, text: str, seconds: float) -> Prediction:
+        """A bare-SMILES answer (what chemvlm-mini gives) is checked with RDKit: when invalid, the best valid
+        beam replaces it; then it is explained with RDKit's facts in the question's language."""
+        smiles = text.strip()
+        if not _looks_like_smiles(smiles):  # a sentence: a chat model's own answer, kept as it is
+            return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
+                                          answer=text, engine=self.name, model=str(self.spec), seconds=seconds)
+        if parse_smiles(smiles) is None and self.num_candidates > 1:
+            smiles = next(iter(self.candidates([query])[0]), smiles)
+        return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
+                                      answer=explain(describe(smiles), language_of(query.question)),
+                                      smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
 
     def candidates(self, queries: list[Query]) -> list[list[str]]:
         """The SMILES of the `num_candidates` best beams per query, best first (beams without one are left out)."""

@@ -52,7 +52,8 @@ class MiniConfig:
     eval_size: int = 200
     save_minutes: float = 5.0
     seed: int = 0
-    threads: int = 2
+    bf16: bool = False  # autocast; 1.7x slower than float32 on this project's 2-core CPU (docs/mini.md)
+    threads: int = 0  # 0: two threads, one while another process keeps a core busy
     vocab_size: int = 1200
     preset: str = "mini"
     stop_after: int | None = None  # pictures to train in this call (the schedule still spans `images`)
@@ -148,6 +149,27 @@ def _schedule(step: int, seen: int, cfg: MiniConfig) -> float:
     return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, seen / cfg.images))))
 
 
+class ThreadGovernor:
+    """On a 2-core machine two threads are fastest alone but ~4x slower than one thread when another
+    process keeps a core busy; look at /proc/stat now and then and use what fits."""
+
+    def __init__(self):
+        self.last = None
+
+    def adjust(self) -> None:
+        try:
+            busy = sum(int(x) for i, x in enumerate(open("/proc/stat").readline().split()[1:]) if i not in (3, 4))
+            mine = sum(int(x) for x in open("/proc/self/stat").read().rsplit(")", 1)[1].split()[11:13])
+        except OSError:
+            return
+        now = time.monotonic()
+        if self.last is not None:
+            ticks = (now - self.last[2]) * os.sysconf("SC_CLK_TCK")
+            others = ((busy - self.last[0]) - (mine - self.last[1])) / max(ticks, 1)
+            torch.set_num_threads(1 if others > 0.5 else 2)
+        self.last = (busy, mine, now)
+
+
 def _save(path: Path, payload: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
@@ -187,7 +209,8 @@ def setup(cfg: MiniConfig) -> tuple[ChemVLM, MiniModel, dict]:
 
 def train(cfg: MiniConfig, progress=print) -> dict:
     """Train (or resume) until `cfg.images` pictures, or `cfg.stop_after` more in this call."""
-    torch.set_num_threads(cfg.threads)
+    governor = ThreadGovernor() if cfg.threads == 0 else None
+    torch.set_num_threads(cfg.threads or 2)
     run = Path(cfg.out)
     vlm, model, molecules = setup(cfg)
     train_set, holdout = molecules["train"], molecules["holdout"][: cfg.eval_size]
@@ -211,13 +234,15 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         _save(state_path, dict(model=model.state_dict(), optimiser=optimiser.state_dict(), step=step, seen=seen))
 
     while seen < limit:
+        if governor and step % 5 == 0:
+            governor.adjust()
         rng = random.Random(f"{cfg.seed}:{step}")
         drawings = batcher.draw([train_set[rng.randrange(len(train_set))] for _ in range(cfg.batch_size)], rng)
         batch = batcher.batch(drawings, rng)
         scale = _schedule(step, seen, cfg)
         for group in optimiser.param_groups:
             group["lr"] = group["base_lr"] * scale
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss, aux = model(batch, cfg.aux_weight)
         (loss + cfg.aux_weight * aux).backward()
         # clip the two sides apart, so the large early gradients of the patch loss cannot starve the LLM
@@ -232,13 +257,13 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         if step % 20 == 0:
             rate = (seen - began_seen) / max(time.monotonic() - began, 1e-9)
             record = dict(kind="train", step=step, seen=seen, loss=round(loss.item(), 4), aux=round(aux.item(), 4),
-                          lr_scale=round(scale, 4), images_per_s=round(rate, 2))
+                          lr_scale=round(scale, 4), images_per_s=round(rate, 2), threads=torch.get_num_threads())
             _log(run, record)
             progress(json.dumps(record))
         if seen >= next_eval or seen >= limit:
             checkpoint()
             last_save = time.monotonic()
-            result = evaluate(vlm, model, batcher, holdout, seed=cfg.seed)
+            result = evaluate(vlm, model, batcher, holdout, seed=cfg.seed, bf16=cfg.bf16)
             next_eval += cfg.eval_every
             _log(run, dict(kind="eval", step=step, seen=seen, **result))
             progress(json.dumps(dict(kind="eval", step=step, seen=seen, **result)))
@@ -252,7 +277,7 @@ def train(cfg: MiniConfig, progress=print) -> dict:
 
 @torch.no_grad()
 def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str], seed: int = 0,
-             batch_size: int = 50) -> dict:
+             batch_size: int = 50, bf16: bool = False) -> dict:
     """Greedy answers on clean hold-out drawings through the real inference path, plus image dependence:
     the answer loss with each picture swapped for another one's, minus the loss with the true pictures."""
     model.eval()
@@ -268,7 +293,7 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
     result = summarize_smiles([score_smiles(truth, smiles_of(p)) for truth, p in zip(holdout, predictions)])
     probe = drawings[:64]
     batch = batcher.batch(probe, random.Random(0))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         true_loss, aux = model(batch, 1.0)
         batch["pixel_values"] = batch["pixel_values"].roll(1, dims=0)
         batch["patches"] = batch["patches"].roll(1, dims=0)
