@@ -20,10 +20,10 @@ from pathlib import Path
 
 import torch
 
+from chemvlm.chat.engine import ChemVLM
 from chemvlm.mini.corpus import prepare_molecules
 from chemvlm.mini.drawing import draw_training_sample
 from chemvlm.mini.train import Batcher, MiniModel, _questions, mini_tokenizer
-from chemvlm.chat.engine import ChemVLM
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset
 

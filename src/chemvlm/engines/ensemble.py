@@ -19,8 +19,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from chemvlm.chem import canonical_smiles, describe
-from chemvlm.chem.explain import explain, language_of
+from chemvlm.chem import canonical_smiles
+from chemvlm.chem.answer import answer_question
+from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query, load_engine
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
@@ -139,7 +140,7 @@ class EnsembleEngine(Engine):
         except ValueError:
             smiles, sources, votes = "", [], 0
         language = language_of(query.question)
-        answer = explain(describe(smiles), language)
+        answer = answer_question(smiles, query.question)
         total = sum(len(v) for v in candidates.values())
         if smiles:
             who = ", ".join(sources)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 
 from chemvlm.chat.engine import ChemVLM
-from chemvlm.chem import describe
-from chemvlm.chem.explain import explain, language_of
+from chemvlm.chem.answer import answer_question
 from chemvlm.chem.smiles import parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.model.build import build_config, parameter_counts
@@ -18,7 +17,7 @@ from chemvlm.vision import ImageLoadError, load_image
 MAX_PRESET_PARAMETERS = 200_000_000
 
 
-def _looks_like_smiles(text: str) -> bool:
+def looks_like_smiles(text: str) -> bool:
     # an invalid SMILES is still a SMILES-shaped answer (worth a valid beam); a sentence is not
     return bool(text) and all(ch.isalnum() or ch in "()[]=#@+-\\/%.:*" for ch in text) and any(
         ch in text for ch in "BCNOSPFIbcnosp")
@@ -68,13 +67,13 @@ class LocalEngine(Engine):
         """A bare-SMILES answer (what chemvlm-mini gives) is checked with RDKit: when invalid, the best valid
         beam replaces it; then it is explained with RDKit's facts in the question's language."""
         smiles = text.strip()
-        if not _looks_like_smiles(smiles):  # a sentence: a chat model's own answer, kept as it is
+        if not looks_like_smiles(smiles):  # a sentence: a chat model's own answer, kept as it is
             return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
                                           answer=text, engine=self.name, model=str(self.spec), seconds=seconds)
         if parse_smiles(smiles) is None and self.num_candidates > 1:
             smiles = next(iter(self.candidates([query])[0]), smiles)
         return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
-                                      answer=explain(describe(smiles), language_of(query.question)),
+                                      answer=answer_question(smiles, query.question),
                                       smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
 
     def candidates(self, queries: list[Query]) -> list[list[str]]:

@@ -11,8 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from chemvlm.chem import describe
-from chemvlm.chem.explain import explain, language_of
+from chemvlm.chem.answer import answer_question
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
@@ -139,7 +138,7 @@ class OsraEngine(Engine):
             smiles = self.recognise(query.images[0], self.variants[0])
         except (ImageLoadError, EngineError) as err:
             return self.failed(query, str(err), time.perf_counter() - start)
-        answer = explain(describe(smiles), language_of(query.question))
+        answer = answer_question(smiles, query.question)
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
             engine=self.name, model=str(self.spec), seconds=time.perf_counter() - start,
