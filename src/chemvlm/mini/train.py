@@ -213,12 +213,14 @@ def train(cfg: MiniConfig, progress=print) -> dict:
     torch.set_num_threads(cfg.threads or 2)
     run = Path(cfg.out)
     vlm, model, molecules = setup(cfg)
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # the same recipe runs on a lent GPU machine
+    model.to(device)
     train_set, holdout = molecules["train"], molecules["holdout"][: cfg.eval_size]
     optimiser = torch.optim.AdamW(_param_groups(model, cfg), betas=(0.9, 0.98))
     step = seen = 0
     state_path = run / "state.pt"
     if state_path.is_file():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, seen = state["step"], state["seen"]
@@ -238,11 +240,11 @@ def train(cfg: MiniConfig, progress=print) -> dict:
             governor.adjust()
         rng = random.Random(f"{cfg.seed}:{step}")
         drawings = batcher.draw([train_set[rng.randrange(len(train_set))] for _ in range(cfg.batch_size)], rng)
-        batch = batcher.batch(drawings, rng)
+        batch = {k: v.to(device) for k, v in batcher.batch(drawings, rng).items()}
         scale = _schedule(step, seen, cfg)
         for group in optimiser.param_groups:
             group["lr"] = group["base_lr"] * scale
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss, aux = model(batch, cfg.aux_weight)
         (loss + cfg.aux_weight * aux).backward()
         # clip the two sides apart, so the large early gradients of the patch loss cannot starve the LLM
@@ -292,8 +294,9 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
     seconds = time.perf_counter() - started
     result = summarize_smiles([score_smiles(truth, smiles_of(p)) for truth, p in zip(holdout, predictions)])
     probe = drawings[:64]
-    batch = batcher.batch(probe, random.Random(0))
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    device = vlm.model.device
+    batch = {k: v.to(device) for k, v in batcher.batch(probe, random.Random(0)).items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         true_loss, aux = model(batch, 1.0)
         batch["pixel_values"] = batch["pixel_values"].roll(1, dims=0)
         batch["patches"] = batch["patches"].roll(1, dims=0)
@@ -308,7 +311,7 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
 def export(cfg: MiniConfig, to: str | Path, dtype: torch.dtype = torch.bfloat16) -> Path:
     """The run's current weights as a ChemVLM checkpoint (bf16 safetensors, tokenizer, chat settings)."""
     vlm, model, _ = setup(cfg)
-    state = torch.load(Path(cfg.out) / "state.pt", weights_only=False)
+    state = torch.load(Path(cfg.out) / "state.pt", weights_only=False, map_location="cpu")
     model.load_state_dict(state["model"])
     vlm.model.to(dtype)
     to = Path(to)
