@@ -1,6 +1,6 @@
 """osra variants and the ensemble on the 300 real patent images of ocsr-real, scored by the harness.
 
-    nice -n 15 python benchmarks/ensemble_ocsr.py [--data ../shared/benchmarks] [--cached-only]
+    nice -n 15 python benchmarks/ensemble_ocsr.py [--data ../shared/benchmarks] [--cached-only] [--model DIR ...]
 
 Every osra run (one process at a time) is cached in benchmarks/cache/osra/ (git-ignored), so a re-run only
 re-scores. Prints the table and writes benchmarks/results/ensemble-ocsr.md.
@@ -39,6 +39,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("CHEMVLM_BENCH_DIR", "../shared/benchmarks"))
     parser.add_argument("--cached-only", action="store_true", help="score only what the cache holds")
+    parser.add_argument("--model", action="append", default=[],
+                        help="a local checkpoint to add: a row for it alone and one for `ensemble:osra,MODEL`")
     args = parser.parse_args()
     os.chdir(ROOT)
     items = load_bench("ocsr-real", args.data)
@@ -97,6 +99,23 @@ def main() -> None:
         right = [s for s in found if s and score_smiles(item.answer, s).exact]
         oracle.append(record(item, right[0] if right else found[0], "oracle"))
     systems["any variant right (upper bound)"] = oracle
+    for model in args.model:
+        from chemvlm.engines import Query, load_engine
+
+        engine = load_engine(model, batch_size=16)
+        queries = [Query(id=i.id, images=list(i.images), question=i.question) for i in complete]
+        name = Path(model).name
+        systems[f"{name} alone (greedy, RDKit-checked)"] = engine.predict(queries)
+        beams = engine.candidates(queries)
+        chosen = []
+        for item, found in zip(complete, beams):
+            osra_member = [main_structure(outputs[item.id][v])[0] for v in ENSEMBLE_VARIANTS]
+            try:
+                smiles = choose({"osra": osra_member, name: found}, rerank=False)[0]
+            except ValueError:
+                smiles = ""
+            chosen.append(record(item, smiles, f"ensemble:osra,{name}"))
+        systems[f"ensemble:osra,{name} (the default engine)"] = chosen
 
     by_id = {i.id: i for i in items}
     rows = []

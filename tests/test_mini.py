@@ -152,3 +152,16 @@ def test_default_model_combines_the_bundled_model_with_osra(monkeypatch, tmp_pat
     combined = spec.ModelSpec.parse(spec.default_model(osra_installed=True))
     assert combined.kind == "ensemble" and [m.kind for m in combined.members] == ["osra", "local"]
     assert spec.default_model(osra_installed=False) == str(tmp_path / "chemvlm-mini")
+
+
+def test_worker_processes_draw_the_same_pictures(tmp_path):
+    from chemvlm.mini.train import Batcher, _questions, setup
+
+    vlm, _, molecules = setup(_config(tmp_path))
+    smiles = molecules["train"][:6]
+    here = Batcher(vlm, _questions()).draw(smiles, random.Random(3))
+    pooled = Batcher(vlm, _questions(), workers=2)
+    there = pooled.draw(smiles, random.Random(3))
+    pooled.pool.shutdown()
+    assert [d.target for d in here] == [d.target for d in there]
+    assert all(np.array_equal(np.asarray(a.tile), np.asarray(b.tile)) for a, b in zip(here, there))

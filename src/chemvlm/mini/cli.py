@@ -32,13 +32,14 @@ def train_command(
     stop_after: int | None = typer.Option(None, help="Stop after this many more pictures (resume later)."),
     batch_size: int | None = typer.Option(None),
     eval_every: int | None = typer.Option(None, help="Pictures between hold-out evaluations."),
-    threads: int | None = typer.Option(None, help="CPU threads (default 2)."),
+    threads: int | None = typer.Option(None, help="CPU threads (default: 2, or 1 while another process is busy)."),
+    workers: int | None = typer.Option(None, help="Drawing processes (default 0: draw in the training process)."),
 ):
     """Train, or resume, a mini model; progress lines are JSON, also appended to OUT/log.jsonl."""
     from chemvlm.mini.train import train
 
     cfg = _config(molecules, out, images=images, stop_after=stop_after, batch_size=batch_size,
-                  eval_every=eval_every, threads=threads)
+                  eval_every=eval_every, threads=threads, workers=workers)
     print(json.dumps(train(cfg)))
 
 

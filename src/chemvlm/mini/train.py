@@ -53,6 +53,7 @@ class MiniConfig:
     save_minutes: float = 5.0
     seed: int = 0
     bf16: bool = False  # autocast; 1.7x slower than float32 on this project's 2-core CPU (docs/mini.md)
+    workers: int = 0  # drawing processes; 0 draws in the training process (right for 2 CPU cores)
     threads: int = 0  # 0: two threads, one while another process keeps a core busy
     vocab_size: int = 1200
     preset: str = "mini"
@@ -79,11 +80,23 @@ def mini_tokenizer(smiles: list[str], system_message: str, vocab_size: int):
     return build_tokenizer(corpus, system_message, vocab_size=vocab_size, smiles_aware=True)
 
 
+def _draw_job(job: tuple) -> object:
+    smiles, seed, tile, patch, thicken, plain = job
+    return draw_training_sample(smiles, random.Random(seed), tile, patch, thicken, plain)
+
+
 class Batcher:
     """Turns molecules into model inputs: prompt (cached per question) + traced SMILES + <|im_end|>."""
 
-    def __init__(self, vlm: ChemVLM, questions: list[str]):
+    def __init__(self, vlm: ChemVLM, questions: list[str], workers: int = 0):
         self.vlm, self.questions = vlm, questions
+        self.workers = workers
+        self.pool = None
+        if workers > 0:
+            from concurrent.futures import ProcessPoolExecutor
+            from multiprocessing import get_context
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         self.prompts = [vlm.tokenizer(vlm.prompt(1, q, tiles_per_image=[1]), add_special_tokens=False)["input_ids"]
                         for q in questions]
         self.end = vlm.tokenizer.convert_tokens_to_ids(IM_END)
@@ -92,7 +105,12 @@ class Batcher:
         self.tile, self.patch = vision.image_size[0], vision.patch_size[0]
 
     def draw(self, smiles: list[str], rng: random.Random, plain: bool = False):
-        return [draw_training_sample(s, rng, self.tile, self.patch, self.vlm.settings.thicken, plain) for s in smiles]
+        """One drawing per SMILES, each from its own seed taken from `rng`: the same pictures whether they
+        are drawn here or by `pool` (worker processes, for machines where the model outruns the drawing)."""
+        jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.settings.thicken, plain) for s in smiles]
+        if self.pool is not None:
+            return list(self.pool.map(_draw_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers))))
+        return [_draw_job(job) for job in jobs]
 
     def batch(self, drawings, rng: random.Random) -> dict:
         seqs, starts = [], []
@@ -226,7 +244,7 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         step, seen = state["step"], state["seen"]
         progress(f"resumed {run} at step {step} ({seen} pictures)")
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    batcher = Batcher(vlm, _questions())
+    batcher = Batcher(vlm, _questions(), cfg.workers)
     limit = cfg.images if cfg.stop_after is None else min(cfg.images, seen + cfg.stop_after)
     next_eval = (seen // cfg.eval_every + 1) * cfg.eval_every
     last_save, began, began_seen = time.monotonic(), time.monotonic(), seen
