@@ -41,7 +41,7 @@ def token_lengths(smiles: list[str]) -> list[tuple[str, float, float]]:
 
     rng = random.Random(0)
     traced = [draw_training_sample(s, rng, plain=True).target for s in smiles]
-    aware = mini_tokenizer(smiles, "", 1200)
+    aware = mini_tokenizer(smiles + traced, "", 1200)
     plain = build_tokenizer(smiles + traced, "", vocab_size=1200)
     rows = []
     for name, tok in (("byte-level BPE", plain), ("SMILES-aware BPE", aware)):
@@ -50,7 +50,7 @@ def token_lengths(smiles: list[str]) -> list[tuple[str, float, float]]:
     return rows
 
 
-def step_speed(name: str, shape: tuple, tokenizer, smiles: list[str], bf16: bool) -> float:
+def step_speed(shape: tuple, tokenizer, smiles: list[str], bf16: bool) -> tuple[float, int]:
     px, vw, vl, tw, tl = shape
     preset = load_preset("mini")
     preset.vision = dict(preset.vision, image_size=px, hidden_size=vw, num_hidden_layers=vl,
@@ -68,7 +68,7 @@ def step_speed(name: str, shape: tuple, tokenizer, smiles: list[str], bf16: bool
     for _ in range(4):
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, aux = model(batch, 1.0)
+            loss, aux = model(batch)
         (loss + aux).backward()
         optimiser.step()
         optimiser.zero_grad()
@@ -88,7 +88,7 @@ def main() -> None:
     speeds = []
     for name, shape in SHAPES.items():
         for bf16 in (False, True):
-            rate, params = step_speed(name, shape, tokenizer, smiles, bf16)
+            rate, params = step_speed(shape, tokenizer, smiles, bf16)
             speeds.append((name, shape, "bf16" if bf16 else "fp32", rate, params))
             print(speeds[-1], flush=True)
     lines = [

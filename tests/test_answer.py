@@ -24,6 +24,10 @@ def test_weight_smiles_and_hbond_options():
     assert chosen_option(ASPIRIN, "How many rings?\nA. 1\nB. 1\nC. 2") is None  # two options agree: no pick
     assert chosen_option(ASPIRIN, "What is this?") is None
     assert chosen_option("not a smiles", "Rings?\nA. 1\nB. 2") is None
+    # "ring" inside another word is not a ring question; aromatic rings are counted as such
+    assert chosen_option(ASPIRIN, "Considering its structure, what is its weight?\nA. 1\nB. 180.16") == "B"
+    assert chosen_option("c1ccc2c(c1)CCCC2", "How many aromatic rings?\nA. 1\nB. 2") == "A"
+    assert chosen_option(ASPIRIN, "Which?\nA. \nB.  \nC. ３") is None  # odd option text never raises
 
 
 def test_answer_leads_with_the_option_and_carries_ring_and_hbond_facts():

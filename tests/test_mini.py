@@ -136,10 +136,11 @@ def test_bare_smiles_answers_are_checked_and_explained(tmp_path, molecule_png):
     query = Query(id="1", images=[str(image)], question="这是什么分子？")
     good = engine._record(query, "C1=CC=CC=C1", 0.0)
     assert good.canonical == "c1ccccc1" and "C6H6" in good.answer and "分子量" in good.answer
-    broken = engine._record(query, "C1CC(", 0.0)  # invalid: the engine looks for a valid beam, else says so
-    assert broken.valid or "RDKit" in broken.answer
+    broken = engine._record(query, "C1CC(", 0.0)  # invalid and no beam asked for here: RDKit says so
+    assert not broken.valid and "RDKit cannot parse" in broken.answer
     sentence = engine._record(query, "The molecule is benzene.", 0.0)
     assert sentence.answer == "The molecule is benzene."
+    assert engine._record(query, "B", 0.0).answer == "B"  # an option letter is not boron
 
 
 def test_default_model_combines_the_bundled_model_with_osra(monkeypatch, tmp_path):
@@ -165,3 +166,13 @@ def test_worker_processes_draw_the_same_pictures(tmp_path):
     pooled.pool.shutdown()
     assert [d.target for d in here] == [d.target for d in there]
     assert all(np.array_equal(np.asarray(a.tile), np.asarray(b.tile)) for a, b in zip(here, there))
+
+
+@pytest.mark.parametrize("smiles, seed", [("ClCC(=O)CBr", 0), ("Cn1cnc2c1c(=O)n(C)c(=O)n2C", 1), ("OC1CCCCC1N", 2)])
+def test_patch_labels_sit_on_the_ink_of_the_tile(smiles, seed):
+    drawing = draw_training_sample(smiles, random.Random(seed))  # random size, padding to square, rotation
+    ink = np.asarray(drawing.tile.convert("L")) < 128
+    cells = ink.reshape(16, 14, 16, 14).any(axis=(1, 3)).reshape(-1)
+    labelled = drawing.patches > 0
+    assert cells[labelled].mean() > 0.9  # atoms and bonds are where the ink is
+    assert (~labelled[~cells]).mean() > 0.9  # blank patches are labelled empty

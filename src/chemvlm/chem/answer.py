@@ -18,26 +18,32 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
 
 def _asks(question: str, words: tuple[str, ...]) -> bool:
+    """Whether the question names one of `words` (whole English words; Chinese words as they are)."""
     lower = question.lower()
-    return any(w in lower for w in words)
+    return any(re.search(rf"\b{w}s?\b", lower) if w.isascii() else w in lower for w in words)
 
 
 def option_matches(option: str, smiles: str, question: str) -> bool:
     """Whether RDKit's facts about `smiles` agree with one option's text."""
     mol = parse_smiles(smiles)
+    if mol is None:
+        return False
     facts = properties(mol)
     text = option.strip().rstrip("。.")
-    if canonical_smiles(text) is not None and " " not in text:
-        return canonical_smiles(text) == canonical_smiles(smiles)
+    as_smiles = canonical_smiles(text) if text and " " not in text else None
+    if as_smiles is not None:
+        return as_smiles == canonical_smiles(smiles)
     if text.replace(" ", "") == facts.formula:
         return True
     if len(text.split()) > 3 or len(text) > 24:  # a description: it must name this formula and weight
-        return (re.search(rf"(?<![A-Za-z0-9]){facts.formula}(?![a-z0-9])", text) is not None
+        return (re.search(rf"(?<![A-Za-z0-9]){re.escape(facts.formula)}(?![a-z0-9])", text) is not None
                 and f"{facts.weight:.2f}" in text)
     number = _NUMBER.fullmatch(text.split()[0]) if text.split() else None
     if number is None:
         return False
     value = float(number.group())
+    if _asks(question, ("aromatic ring", "芳香环")):
+        return value == facts.aromatic_rings
     if _asks(question, ("ring", "环")):
         return value == facts.rings
     if _asks(question, ("donor", "供体")):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 from chemvlm.chat.engine import ChemVLM
@@ -13,14 +14,19 @@ from chemvlm.model.presets import load_preset
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
+_SMILES_CHARS = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:*~]+")
 # A preset builds random weights in memory; beyond this it is a shape, not something to run.
 MAX_PRESET_PARAMETERS = 200_000_000
 
 
 def looks_like_smiles(text: str) -> bool:
-    # an invalid SMILES is still a SMILES-shaped answer (worth a valid beam); a sentence is not
-    return bool(text) and all(ch.isalnum() or ch in "()[]=#@+-\\/%.:*" for ch in text) and any(
-        ch in text for ch in "BCNOSPFIbcnosp")
+    """A bare SMILES answer, valid or not (an invalid one is worth a valid beam), as opposed to a word or an
+    option letter: "CCO" and "C1CC(" are, "B", "Yes" and "Benzene" are not."""
+    if not text or not text.isascii() or not _SMILES_CHARS.fullmatch(text):
+        return False
+    if any(ch in text for ch in "()=#[]@/\\%") or any(ch.isdigit() for ch in text):
+        return True
+    return len(text) > 1 and parse_smiles(text) is not None
 
 
 class LocalEngine(Engine):
@@ -58,20 +64,25 @@ class LocalEngine(Engine):
             began = time.perf_counter()
             items = [(images, query.question, query.history or None) for _, query, images in chunk]
             answers = self.vlm.ask_batch(items, **self.options)
+            texts = [answer.text.strip() for answer in answers]
+            # a SMILES-shaped answer RDKit rejects: the best valid beam replaces it (one beam search per chunk)
+            broken = [i for i, t in enumerate(texts) if looks_like_smiles(t) and parse_smiles(t) is None]
+            if broken and self.num_candidates > 1:
+                beams = self.candidates([chunk[i][1] for i in broken])
+                for i, found in zip(broken, beams):
+                    texts[i] = found[0] if found else texts[i]
             seconds = (time.perf_counter() - began) / len(chunk)
-            for (index, query, _), answer in zip(chunk, answers):
-                results[index] = self._record(query, answer.text, seconds)
+            for (index, query, _), text in zip(chunk, texts):
+                results[index] = self._record(query, text, seconds)
         return [results[i] for i in range(len(queries))]
 
     def _record(self, query: Query, text: str, seconds: float) -> Prediction:
-        """A bare-SMILES answer (what chemvlm-mini gives) is checked with RDKit: when invalid, the best valid
-        beam replaces it; then it is explained with RDKit's facts in the question's language."""
+        """A bare-SMILES answer (what chemvlm-mini gives) is explained with RDKit's facts in the question's
+        language; any other answer is kept as the model wrote it."""
         smiles = text.strip()
-        if not looks_like_smiles(smiles):  # a sentence: a chat model's own answer, kept as it is
+        if not looks_like_smiles(smiles):  # a sentence or an option letter: kept as it is
             return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
                                           answer=text, engine=self.name, model=str(self.spec), seconds=seconds)
-        if parse_smiles(smiles) is None and self.num_candidates > 1:
-            smiles = next(iter(self.candidates([query])[0]), smiles)
         return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
                                       answer=answer_question(smiles, query.question),
                                       smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
@@ -89,5 +100,5 @@ class LocalEngine(Engine):
             options = {**self.options, "num_beams": k, "num_return_sequences": k, "do_sample": False}
             beams = self.vlm.ask_batch(items, **options)
             beams = [[b] for b in beams] if k == 1 else beams
-            found.extend([a.smiles for a in answers if a.smiles] for answers in beams)
+            found.extend([a.smiles for a in answers if a.molecule.valid] for answers in beams)
         return found

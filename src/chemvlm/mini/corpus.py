@@ -17,8 +17,11 @@ from chemvlm.data.split import skeleton_key, split_of
 
 def prepare_molecules(sources: list[str], max_heavy: int, holdout: float, cache: Path | None = None) -> dict:
     """{"train": [...], "holdout": [...], "report": {...}} of canonical SMILES with <= `max_heavy` heavy atoms."""
+    settings = {"sources": [Path(s).name for s in sources], "max_heavy": max_heavy, "holdout": holdout}
     if cache is not None and cache.is_file():
-        return json.loads(cache.read_text())
+        cached = json.loads(cache.read_text())
+        if cached.get("settings", settings) == settings:  # lists made by other settings are made again
+            return cached
     keep = MoleculeFilter(min_heavy=2, max_heavy=max_heavy, max_fragments=1)
     clean, seen = Decontaminator(read_keys()), Deduplicator()
     sides: dict[str, list[str]] = {"train": [], "holdout": []}
@@ -33,7 +36,7 @@ def prepare_molecules(sources: list[str], max_heavy: int, holdout: float, cache:
                 continue
             if seen.first(smiles) and clean.is_clean(smiles):
                 sides[split_of(skeleton_key(smiles), holdout)].append(smiles)
-    result = {**sides, "report": {"read": report.read, "bad_rows": report.bad_count, "filtered_out": rejected,
+    result = {**sides, "settings": settings, "report": {"read": report.read, "bad_rows": report.bad_count, "filtered_out": rejected,
                                   "decontaminated": clean.removed, "train": len(sides["train"]),
                                   "holdout": len(sides["holdout"])}}
     if cache is not None:

@@ -142,7 +142,8 @@ class MiniModel(torch.nn.Module):
         self._hidden = None
         vlm.model.model.vision_tower.register_forward_hook(lambda m, i, o: setattr(self, "_hidden", o.last_hidden_state))
 
-    def forward(self, batch: dict, aux_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(answer loss, patch-class loss)."""
         out = self.vlm_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                              pixel_values=batch["pixel_values"], labels=batch["labels"])
         logits = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
@@ -153,10 +154,14 @@ class MiniModel(torch.nn.Module):
         return out.loss, aux
 
 
+def _is_language_model(name: str) -> bool:
+    return ".language_model." in name or name.endswith("lm_head.weight")
+
+
 def _param_groups(model: MiniModel, cfg: MiniConfig) -> list[dict]:
     groups = {}
     for name, p in model.named_parameters():
-        lr = cfg.lr_text if ".language_model." in name or name.endswith("lm_head.weight") else cfg.lr_vision
+        lr = cfg.lr_text if _is_language_model(name) else cfg.lr_vision
         decay = p.ndim >= 2 and "embed" not in name and "position" not in name
         groups.setdefault((lr, decay), []).append(p)
     return [dict(params=ps, lr=lr, base_lr=lr, weight_decay=0.01 if decay else 0.0) for (lr, decay), ps in groups.items()]
@@ -235,12 +240,17 @@ def train(cfg: MiniConfig, progress=print) -> dict:
     model.to(device)
     train_set, holdout = molecules["train"], molecules["holdout"][: cfg.eval_size]
     optimiser = torch.optim.AdamW(_param_groups(model, cfg), betas=(0.9, 0.98))
+    named = dict(model.named_parameters())  # tied weights appear once
+    language_side = [p for n, p in named.items() if _is_language_model(n)]
+    vision_side = [p for n, p in named.items() if not _is_language_model(n)]
     step = seen = 0
     state_path = run / "state.pt"
     if state_path.is_file():
         state = torch.load(state_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        for group, fresh in zip(optimiser.param_groups, _param_groups(model, cfg)):
+            group["base_lr"] = fresh["base_lr"]  # the rates of this call's settings, not the saved ones
         step, seen = state["step"], state["seen"]
         progress(f"resumed {run} at step {step} ({seen} pictures)")
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
@@ -263,13 +273,11 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         for group in optimiser.param_groups:
             group["lr"] = group["base_lr"] * scale
         with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss, aux = model(batch, cfg.aux_weight)
+            loss, aux = model(batch)
         (loss + cfg.aux_weight * aux).backward()
         # clip the two sides apart, so the large early gradients of the patch loss cannot starve the LLM
-        lm = [p for n, p in model.named_parameters() if ".language_model." in n or n.endswith("lm_head.weight")]
-        lm_ids = {id(p) for p in lm}
-        torch.nn.utils.clip_grad_norm_(lm, 1.0)
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if id(p) not in lm_ids], 1.0)
+        torch.nn.utils.clip_grad_norm_(language_side, 1.0)
+        torch.nn.utils.clip_grad_norm_(vision_side, 1.0)
         optimiser.step()
         optimiser.zero_grad(set_to_none=True)
         step += 1
@@ -292,6 +300,8 @@ def train(cfg: MiniConfig, progress=print) -> dict:
             checkpoint()
             last_save = time.monotonic()
     checkpoint()
+    if batcher.pool is not None:
+        batcher.pool.shutdown()
     return dict(step=step, seen=seen, run=str(run))
 
 
@@ -315,10 +325,10 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
     device = vlm.model.device
     batch = {k: v.to(device) for k, v in batcher.batch(probe, random.Random(0)).items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-        true_loss, aux = model(batch, 1.0)
+        true_loss, aux = model(batch)
         batch["pixel_values"] = batch["pixel_values"].roll(1, dims=0)
         batch["patches"] = batch["patches"].roll(1, dims=0)
-        shuffled_loss, _ = model(batch, 1.0)
+        shuffled_loss, _ = model(batch)
     result.update(loss_true=round(true_loss.item(), 4), loss_shuffled=round(shuffled_loss.item(), 4),
                   image_dependence=round(shuffled_loss.item() - true_loss.item(), 4), aux=round(aux.item(), 4),
                   images_per_s_generate=round(len(drawings) / seconds, 2),

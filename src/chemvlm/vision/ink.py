@@ -11,10 +11,17 @@ from __future__ import annotations
 from PIL import Image, ImageFilter
 
 
-def square_placement(width: int, height: int, size: int) -> tuple[float, float, float]:
-    """(scale, x offset, y offset) that map a width x height image into a size x size square, centred."""
+def _paste_offset(width: int, height: int) -> tuple[int, int]:
     side = max(width, height)
-    return size / side, (side - width) / 2 * size / side, (side - height) / 2 * size / side
+    return (side - width) // 2, (side - height) // 2
+
+
+def square_placement(width: int, height: int, size: int) -> tuple[float, float, float]:
+    """(scale, x offset, y offset) that map a point of a width x height image to its place in the tile that
+    `ink_tile` makes of it (labels drawn on the image then land on the right patches)."""
+    scale = size / max(width, height)
+    dx, dy = _paste_offset(width, height)
+    return scale, dx * scale, dy * scale
 
 
 def ink_tile(image: Image.Image, size: int, thicken: int = 3) -> Image.Image:
@@ -22,6 +29,8 @@ def ink_tile(image: Image.Image, size: int, thicken: int = 3) -> Image.Image:
     image = image.convert("L")
     side = max(image.size)
     canvas = Image.new("L", (side, side), 255)
-    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    canvas.paste(image, _paste_offset(image.width, image.height))
     tile = canvas.resize((size, size), Image.Resampling.BOX if side > size else Image.Resampling.BICUBIC)
-    return (tile.filter(ImageFilter.MinFilter(thicken)) if thicken > 1 else tile).convert("RGB")
+    if thicken > 1:
+        tile = tile.filter(ImageFilter.MinFilter(thicken | 1))  # PIL's filter sizes are odd
+    return tile.convert("RGB")
