@@ -137,7 +137,7 @@ def test_bare_smiles_answers_are_checked_and_explained(tmp_path, molecule_png):
     good = engine._record(query, "C1=CC=CC=C1", 0.0)
     assert good.canonical == "c1ccccc1" and "C6H6" in good.answer and "分子量" in good.answer
     broken = engine._record(query, "C1CC(", 0.0)  # invalid and no beam asked for here: RDKit says so
-    assert not broken.valid and "RDKit cannot parse" in broken.answer
+    assert not broken.valid and "RDKit无法解析" in broken.answer
     sentence = engine._record(query, "The molecule is benzene.", 0.0)
     assert sentence.answer == "The molecule is benzene."
     assert engine._record(query, "B", 0.0).answer == "B"  # an option letter is not boron
