@@ -68,7 +68,7 @@ def test_a_failing_member_does_not_sink_the_item(aspirin):
     engine = ensemble(Fixed(error="server unreachable"), Fixed(["C1CC(", "OC(=O)c1ccccc1OC(C)=O"]))
     [record] = engine.predict([Query("x", [aspirin], "What is this?")])
     assert record.error is None and record.canonical == ASPIRIN and record.engine == "ensemble"
-    assert "proposed by m1" in record.answer and "1 of 2 candidates agree" in record.answer
+    assert "proposed by m1" in record.answer and "1 of 1 members agree" in record.answer  # the failed member has no say
 
 
 def test_every_member_failing_gives_a_clear_error_record(aspirin):
@@ -88,7 +88,7 @@ def test_a_bad_item_fails_alone_in_a_batch_with_real_osra(aspirin, tmp_path):
     assert engine.members[0] is engine.members[1] and member_labels(engine.spec.members) == ["osra", "osra#2"]
     (tmp_path / "bad.png").write_text("not an image")
     good, bad = engine.predict([Query("good", [aspirin], "What is this?"), Query("bad", [str(tmp_path / "bad.png")])])
-    assert good.canonical == ASPIRIN and "proposed by osra, osra#2; 2 of 2 candidates agree" in good.answer
+    assert good.canonical == ASPIRIN and "proposed by osra, osra#2; 2 of 2 members agree" in good.answer
     assert "bad.png: not a readable image" in bad.error and bad.error.startswith("every ensemble member failed")
 
 

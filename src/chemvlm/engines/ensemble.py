@@ -141,11 +141,11 @@ class EnsembleEngine(Engine):
             smiles, sources, votes = "", [], 0
         language = language_of(query.question)
         answer = answer_question(smiles, query.question)
-        total = sum(len(v) for v in candidates.values())
+        total = len(candidates)
         if smiles:
             who = ", ".join(sources)
-            answer += (f"（集成：{who} 提出，{votes}/{total} 个候选一致）" if language == "zh"
-                       else f" (ensemble: proposed by {who}; {votes} of {total} candidates agree)")
+            answer += (f"（集成：{who} 提出，{total} 个成员中 {votes} 个一致）" if language == "zh"
+                       else f" (ensemble: proposed by {who}; {votes} of {total} members agree)")
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
             engine=self.name, model=str(self.spec), seconds=seconds + time.perf_counter() - began,
