@@ -176,3 +176,18 @@ def test_patch_labels_sit_on_the_ink_of_the_tile(smiles, seed):
     labelled = drawing.patches > 0
     assert cells[labelled].mean() > 0.9  # atoms and bonds are where the ink is
     assert (~labelled[~cells]).mean() > 0.9  # blank patches are labelled empty
+
+
+def test_a_new_run_can_start_from_an_exported_checkpoint(tmp_path):
+    first = _config(tmp_path / "a", images=8)
+    train(first, progress=lambda _: None)
+    checkpoint = export(first, tmp_path / "ckpt")
+    second = _config(tmp_path / "b", images=8, stop_after=0, init=str(checkpoint))
+    messages = []
+    train(second, progress=messages.append)
+    assert any("started" in m and "ckpt" in m for m in messages)
+    exported = ChemVLM.from_pretrained(checkpoint).model.state_dict()
+    started = torch.load(tmp_path / "b" / "run" / "state.pt", weights_only=False)["model"]
+    assert all(torch.equal(started["vlm_model." + k], v) for k, v in exported.items())
+    with pytest.raises(MiniConfigError, match="not a checkpoint directory"):
+        train(_config(tmp_path / "c", init=str(tmp_path)), progress=lambda _: None)

@@ -34,12 +34,14 @@ def train_command(
     eval_every: int | None = typer.Option(None, help="Pictures between hold-out evaluations."),
     threads: int | None = typer.Option(None, help="CPU threads (default: 2, or 1 while another process is busy)."),
     workers: int | None = typer.Option(None, help="Drawing processes (default 0: draw in the training process)."),
+    init: Path | None = typer.Option(None, help="Start a new run from this checkpoint's weights and tokenizer."),
 ):
     """Train, or resume, a mini model; progress lines are JSON, also appended to OUT/log.jsonl."""
     from chemvlm.mini.train import train
 
     cfg = _config(molecules, out, images=images, stop_after=stop_after, batch_size=batch_size,
-                  eval_every=eval_every, threads=threads, workers=workers)
+                  eval_every=eval_every, threads=threads, workers=workers,
+                  init=str(init) if init else None)
     print(json.dumps(train(cfg)))
 
 

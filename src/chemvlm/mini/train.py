@@ -57,6 +57,7 @@ class MiniConfig:
     threads: int = 0  # 0: two threads, one while another process keeps a core busy
     vocab_size: int = 1200
     preset: str = "mini"
+    init: str | None = None  # a checkpoint (e.g. the bundled model) whose weights and tokenizer start a new run
     stop_after: int | None = None  # pictures to train in this call (the schedule still spans `images`)
     extra: dict = field(default_factory=dict)
 
@@ -211,15 +212,18 @@ def setup(cfg: MiniConfig) -> tuple[ChemVLM, MiniModel, dict]:
     for source in cfg.molecules:
         if not Path(source).is_file():
             raise MiniConfigError(f"{source}: no such molecule file")
+    if cfg.init and not (Path(cfg.init) / "config.json").is_file():
+        raise MiniConfigError(f"{cfg.init}: not a checkpoint directory (no config.json)")
     molecules = prepare_molecules(cfg.molecules, cfg.max_heavy, cfg.holdout, run / "molecules.json")
     if len(molecules["train"]) < cfg.batch_size or not molecules["holdout"]:
         raise MiniConfigError(f"{', '.join(cfg.molecules)}: too few molecules with <= {cfg.max_heavy} heavy atoms "
                               f"({molecules['report']})")
     preset = load_preset(cfg.preset)
-    if (run / "tokenizer" / "tokenizer.json").is_file():
+    if (run / "tokenizer" / "tokenizer.json").is_file() or cfg.init:
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(run / "tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(run / "tokenizer" if (run / "tokenizer").is_dir() else cfg.init)
+        tokenizer.save_pretrained(run / "tokenizer")
     else:
         sample = random.Random(cfg.seed).sample(molecules["train"], min(5000, len(molecules["train"])))
         tokenizer = mini_tokenizer(sample, preset.chat.system_message, cfg.vocab_size)
@@ -253,6 +257,9 @@ def train(cfg: MiniConfig, progress=print) -> dict:
             group["base_lr"] = fresh["base_lr"]  # the rates of this call's settings, not the saved ones
         step, seen = state["step"], state["seen"]
         progress(f"resumed {run} at step {step} ({seen} pictures)")
+    elif cfg.init:
+        load_checkpoint(model, cfg.init)
+        progress(f"started {run} from the weights of {cfg.init}")
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
     batcher = Batcher(vlm, _questions(), cfg.workers)
     limit = cfg.images if cfg.stop_after is None else min(cfg.images, seen + cfg.stop_after)
@@ -334,6 +341,20 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
                   images_per_s_generate=round(len(drawings) / seconds, 2),
                   examples=[dict(true=s, pred=p) for s, p in zip(holdout[:3], predictions[:3])])
     return result
+
+
+def load_checkpoint(model: MiniModel, path: str | Path) -> None:
+    """Weights (and patch head, when saved) of an exported checkpoint, as float32, into `model`."""
+    from transformers import InternVLForConditionalGeneration
+
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise MiniConfigError(f"{path}: not a checkpoint directory (no config.json)")
+    saved = InternVLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
+    model.vlm_model.load_state_dict(saved.state_dict())
+    if (path / "patch_head.pt").is_file():
+        head = torch.load(path / "patch_head.pt", map_location="cpu")
+        model.patch_head.load_state_dict({k: v.float() for k, v in head.items()})
 
 
 def export(cfg: MiniConfig, to: str | Path, dtype: torch.dtype = torch.bfloat16) -> Path:
