@@ -20,6 +20,16 @@ def draw_molecule(
     style: DrawOptions | None = None,
     kekulize: bool = True,
 ) -> bytes:
+    return draw_molecule_with_coordinates(smiles, size, fmt, style, kekulize)[0]
+
+
+def draw_molecule_with_coordinates(
+    smiles: str | Chem.Mol,
+    size: tuple[int, int] = (448, 448),
+    fmt: str = "png",
+    style: DrawOptions | None = None,
+    kekulize: bool = True,
+) -> tuple[bytes, list[tuple[float, float]]]:
     """PNG bytes (or SVG text encoded as UTF-8) of `smiles`; `style` may change the draw options.
 
     `smiles` may also be an RDKit molecule (e.g. one with abbreviation superatoms or explicit hydrogens);
@@ -42,4 +52,6 @@ def draw_molecule(
     rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, kekulize=kekulize)
     drawer.FinishDrawing()
     data = drawer.GetDrawingText()
-    return data.encode() if isinstance(data, str) else data
+    # where each atom landed in the picture (pixels), e.g. for labels of training pictures
+    points = [(p.x, p.y) for p in map(drawer.GetDrawCoords, range(mol.GetNumAtoms()))]
+    return (data.encode() if isinstance(data, str) else data), points

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from rdkit import Chem
-from rdkit.Chem import rdDepictor
-from rdkit.Chem.Draw import rdMolDraw2D
 
+from chemvlm.chem.draw import draw_molecule_with_coordinates
 from chemvlm.chem.smiles import parse_smiles
 from chemvlm.data.render import rdkit_options, sample_style
 from chemvlm.vision import ink_tile, square_placement
@@ -77,15 +76,13 @@ def draw_training_sample(smiles: str, rng: random.Random, tile: int = 224, patch
     style = sample_style(rng, "rdkit", size)
     if plain:
         style = type(style)(family="rdkit", width=size, height=size, line_width=1.5, rotation=0.0, padding=0.05)
-    rdDepictor.SetPreferCoordGen(True)
-    rdDepictor.Compute2DCoords(mol)
-    drawer = rdMolDraw2D.MolDraw2DCairo(style.width, style.height)
-    rdkit_options(drawer.drawOptions(), style)
-    drawer.drawOptions().explicitMethyl = False  # terminal CH3 labels would move the atoms' label boxes
-    drawer.DrawMolecule(rdMolDraw2D.PrepareMolForDrawing(mol, kekulize=False))
-    drawer.FinishDrawing()
-    image = Image.open(io.BytesIO(drawer.GetDrawingText())).convert("RGB")
+
+    def options(o):
+        rdkit_options(o, style)
+        o.explicitMethyl = False  # terminal CH3 labels would move the atoms' label boxes
+
+    png, points = draw_molecule_with_coordinates(mol, (style.width, style.height), style=options, kekulize=False)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
     scale, dx, dy = square_placement(style.width, style.height, tile)
-    xy = np.array([[p.x * scale + dx, p.y * scale + dy] for p in map(drawer.GetDrawCoords, range(mol.GetNumAtoms()))],
-                  np.float32)
+    xy = np.array([[x * scale + dx, y * scale + dy] for x, y in points], np.float32)
     return Drawing(image, ink_tile(image, tile, thicken), traced_smiles(mol, xy), patch_labels(mol, xy, tile // patch, patch))

@@ -13,7 +13,7 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.data.tasks import templates
 from chemvlm.errors import InputError
 from chemvlm.mini.corpus import prepare_molecules
-from chemvlm.mini.drawing import PATCH_CLASSES, draw_training_sample
+from chemvlm.mini.drawing import EMPTY, PATCH_CLASSES, SINGLE, draw_training_sample
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset
 from chemvlm.model.tokenizer import IM_END, build_tokenizer
@@ -59,7 +59,6 @@ class MiniConfig:
     preset: str = "mini"
     init: str | None = None  # a checkpoint (e.g. the bundled model) whose weights and tokenizer start a new run
     stop_after: int | None = None  # pictures to train in this call (the schedule still spans `images`)
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.batch_size < 1 or self.images < self.batch_size:
@@ -150,7 +149,7 @@ class MiniModel(torch.nn.Module):
         logits = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
         # empty patches dominate; weigh them down so atoms and bonds drive the vision tower
         weight = torch.ones(len(PATCH_CLASSES), device=logits.device)
-        weight[0], weight[1] = 0.2, 0.5
+        weight[EMPTY], weight[SINGLE] = 0.2, 0.5
         aux = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch["patches"].reshape(-1), weight=weight)
         return out.loss, aux
 
