@@ -55,6 +55,17 @@ def test_ink_tile_pads_instead_of_stretching():
     assert values[0, :, 112, 112].tolist() == [2.0, 2.0, 2.0] and values[0, :, 5, 5].tolist() == [0.0, 0.0, 0.0]
 
 
+def test_training_pixels_made_on_the_device_equal_the_inference_ink_view():
+    from chemvlm.mini.train import _draw_job, ink_pixels
+
+    job = ("ClCC(=O)CBr", 5, 224, 14, 3, False)
+    sent = _draw_job(job)  # what a drawing worker hands over: the grey tile only
+    full = draw_training_sample("ClCC(=O)CBr", random.Random(5))
+    assert sent.image is None and sent.tile.mode == "L"
+    grey = torch.from_numpy(np.array(sent.tile))[None]
+    assert torch.equal(ink_pixels(grey), to_pixel_values([full.tile], invert=True))
+
+
 def test_ink_tile_thickens_strokes():
     line = Image.new("L", (224, 224), 255)
     line.paste(0, (0, 100, 224, 101))  # a 1-px line
@@ -100,6 +111,15 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path):
         assert torch.equal(tensor, b["model"][name]), name
     evals = [json.loads(line) for line in open(tmp_path / "b" / "run" / "log.jsonl") if '"eval"' in line]
     assert {"exact", "validity", "image_dependence", "loss_true", "loss_shuffled"} <= set(evals[-1])
+
+
+def test_a_time_budget_ends_the_run_early_with_a_checkpoint_and_an_evaluation(tmp_path):
+    cfg = _config(tmp_path, images=100_000, eval_every=100_000, minutes=0.001)
+    result = train(cfg, progress=lambda _: None)
+    assert 0 < result["seen"] < 100_000
+    log = [json.loads(line) for line in open(tmp_path / "run" / "log.jsonl")]
+    assert log[-1]["kind"] == "eval" and log[-1]["seen"] == result["seen"]
+    assert torch.load(tmp_path / "run" / "state.pt", weights_only=False)["seen"] == result["seen"]
 
 
 def test_export_gives_a_checkpoint_that_answers_through_the_cli(tmp_path, molecule_png):

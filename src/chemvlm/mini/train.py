@@ -25,11 +25,10 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.data.tasks import templates
 from chemvlm.errors import InputError
 from chemvlm.mini.corpus import prepare_molecules
-from chemvlm.mini.drawing import EMPTY, PATCH_CLASSES, SINGLE, draw_training_sample
+from chemvlm.mini.drawing import EMPTY, PATCH_CLASSES, SINGLE, Drawing, draw_training_sample
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset
 from chemvlm.model.tokenizer import IM_END, build_tokenizer
-from chemvlm.vision import to_pixel_values
 
 
 class MiniConfigError(InputError, ValueError):
@@ -59,6 +58,7 @@ class MiniConfig:
     preset: str = "mini"
     init: str | None = None  # a checkpoint (e.g. the bundled model) whose weights and tokenizer start a new run
     stop_after: int | None = None  # pictures to train in this call (the schedule still spans `images`)
+    minutes: float | None = None  # wall-clock budget of this call; the schedule then spans it, not `images`
 
     def __post_init__(self):
         if self.batch_size < 1 or self.images < self.batch_size:
@@ -80,9 +80,18 @@ def mini_tokenizer(smiles: list[str], system_message: str, vocab_size: int):
     return build_tokenizer(corpus, system_message, vocab_size=vocab_size, smiles_aware=True)
 
 
-def _draw_job(job: tuple) -> object:
+def _draw_job(job: tuple) -> Drawing:
     smiles, seed, tile, patch, thicken, plain = job
-    return draw_training_sample(smiles, random.Random(seed), tile, patch, thicken, plain)
+    drawing = draw_training_sample(smiles, random.Random(seed), tile, patch, thicken, plain)
+    if not plain:  # training reads only the grey tile: a third of the bytes between processes
+        drawing = replace(drawing, image=None, tile=drawing.tile.convert("L"))
+    return drawing
+
+
+def ink_pixels(tiles: torch.Tensor) -> torch.Tensor:
+    """(n, S, S) uint8 grey tiles -> (n, 3, S, S) float ink view, equal to `to_pixel_values(invert=True)`;
+    done on the model's device, since on a GPU machine converting on the CPU held the training back."""
+    return ((1.0 - tiles.float() / 255.0) * 2.0)[:, None].expand(-1, 3, -1, -1)
 
 
 class Batcher:
@@ -104,20 +113,24 @@ class Batcher:
         vision = vlm.model.config.vision_config
         self.tile, self.patch = vision.image_size[0], vision.patch_size[0]
 
-    def draw(self, smiles: list[str], rng: random.Random, plain: bool = False):
-        """One drawing per SMILES, each from its own seed taken from `rng`: the same pictures whether they
-        are drawn here or by `pool` (worker processes, for machines where the model outruns the drawing)."""
+    def submit(self, smiles: list[str], rng: random.Random, plain: bool = False):
+        """Drawings of `smiles` to collect with list(): the worker processes of `pool` (for machines where
+        the model outruns the drawing) start at once, in-process drawing waits for the list. Each drawing
+        has its own seed taken from `rng` now, so both give the same pictures."""
         jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.settings.thicken, plain) for s in smiles]
         if self.pool is not None:
-            return list(self.pool.map(_draw_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers))))
-        return [_draw_job(job) for job in jobs]
+            return self.pool.map(_draw_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
+        return map(_draw_job, jobs)
+
+    def draw(self, smiles: list[str], rng: random.Random, plain: bool = False) -> list[Drawing]:
+        return list(self.submit(smiles, rng, plain))
 
     def batch(self, drawings, rng: random.Random) -> dict:
         seqs, starts = [], []
-        for d in drawings:
+        answers = self.vlm.tokenizer([d.target for d in drawings], add_special_tokens=False)["input_ids"]
+        for answer in answers:
             prompt = self.prompts[rng.randrange(len(self.prompts))]
-            answer = self.vlm.tokenizer(d.target, add_special_tokens=False)["input_ids"] + [self.end]
-            seqs.append(prompt + answer)
+            seqs.append(prompt + answer + [self.end])
             starts.append(len(prompt))
         width = max(map(len, seqs))
         ids = torch.full((len(seqs), width), self.pad)
@@ -128,7 +141,7 @@ class Batcher:
             mask[i, : len(seq)] = 1
             labels[i, start : len(seq)] = ids[i, start : len(seq)]
         return dict(input_ids=ids, attention_mask=mask, labels=labels,
-                    pixel_values=to_pixel_values([d.tile for d in drawings], invert=True),
+                    tiles=torch.from_numpy(np.stack([np.asarray(d.tile.convert("L")) for d in drawings])),
                     patches=torch.from_numpy(np.stack([d.patches for d in drawings])))
 
 
@@ -145,7 +158,7 @@ class MiniModel(torch.nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(answer loss, patch-class loss)."""
         out = self.vlm_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                             pixel_values=batch["pixel_values"], labels=batch["labels"])
+                             pixel_values=ink_pixels(batch["tiles"]), labels=batch["labels"])
         logits = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
         # empty patches dominate; weigh them down so atoms and bonds drive the vision tower
         weight = torch.ones(len(PATCH_CLASSES), device=logits.device)
@@ -167,9 +180,10 @@ def _param_groups(model: MiniModel, cfg: MiniConfig) -> list[dict]:
     return [dict(params=ps, lr=lr, base_lr=lr, weight_decay=0.01 if decay else 0.0) for (lr, decay), ps in groups.items()]
 
 
-def _schedule(step: int, seen: int, cfg: MiniConfig) -> float:
+def _schedule(step: int, done: float, cfg: MiniConfig) -> float:
+    """Learning-rate scale: warm-up, then a cosine to 5 % over `done` (the share of the run behind us)."""
     warm = min(1.0, (step + 1) / cfg.warmup_steps)
-    return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, seen / cfg.images))))
+    return warm * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, done))))
 
 
 class ThreadGovernor:
@@ -240,6 +254,7 @@ def train(cfg: MiniConfig, progress=print) -> dict:
     run = Path(cfg.out)
     vlm, model, molecules = setup(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"  # the same recipe runs on a lent GPU machine
+    torch.set_float32_matmul_precision("high")  # TF32 on a GPU; no effect on the CPU
     model.to(device)
     train_set, holdout = molecules["train"], molecules["holdout"][: cfg.eval_size]
     optimiser = torch.optim.AdamW(_param_groups(model, cfg), betas=(0.9, 0.98))
@@ -264,18 +279,32 @@ def train(cfg: MiniConfig, progress=print) -> dict:
     limit = cfg.images if cfg.stop_after is None else min(cfg.images, seen + cfg.stop_after)
     next_eval = (seen // cfg.eval_every + 1) * cfg.eval_every
     last_save, began, began_seen = time.monotonic(), time.monotonic(), seen
+    deadline = began + cfg.minutes * 60 if cfg.minutes else None
     model.train()
+
+    def plan(step: int):
+        """The rng of batch `step` and its drawings, under way while the step before trains."""
+        rng = random.Random(f"{cfg.seed}:{step}")
+        return rng, batcher.submit([train_set[rng.randrange(len(train_set))] for _ in range(cfg.batch_size)], rng)
 
     def checkpoint():
         _save(state_path, dict(model=model.state_dict(), optimiser=optimiser.state_dict(), step=step, seen=seen))
 
-    while seen < limit:
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    upcoming, waited = plan(step), 0.0
+    while seen < limit:  # and at least one batch, whatever the time budget
         if governor and step % 5 == 0:
             governor.adjust()
-        rng = random.Random(f"{cfg.seed}:{step}")
-        drawings = batcher.draw([train_set[rng.randrange(len(train_set))] for _ in range(cfg.batch_size)], rng)
-        batch = {k: v.to(device) for k, v in batcher.batch(drawings, rng).items()}
-        scale = _schedule(step, seen, cfg)
+        rng, drawings = upcoming
+        waiting = time.monotonic()
+        drawings = list(drawings)
+        waited += time.monotonic() - waiting
+        upcoming = plan(step + 1)
+        batch = {k: v.to(device, non_blocking=True) for k, v in batcher.batch(drawings, rng).items()}
+        done = (time.monotonic() - began) / (deadline - began) if deadline else seen / cfg.images
+        scale = _schedule(step, done, cfg)
         for group in optimiser.param_groups:
             group["lr"] = group["base_lr"] * scale
         with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -291,10 +320,11 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         if step % 20 == 0:
             rate = (seen - began_seen) / max(time.monotonic() - began, 1e-9)
             record = dict(kind="train", step=step, seen=seen, loss=round(loss.item(), 4), aux=round(aux.item(), 4),
-                          lr_scale=round(scale, 4), images_per_s=round(rate, 2), threads=torch.get_num_threads())
+                          lr_scale=round(scale, 4), images_per_s=round(rate, 2), threads=torch.get_num_threads(),
+                          waiting_for_drawings=round(waited / max(time.monotonic() - began, 1e-9), 3))
             _log(run, record)
             progress(json.dumps(record))
-        if seen >= next_eval or seen >= limit:
+        if seen >= next_eval or seen >= limit or out_of_time():
             checkpoint()
             last_save = time.monotonic()
             result = evaluate(vlm, model, batcher, holdout, seed=cfg.seed, bf16=cfg.bf16)
@@ -305,9 +335,11 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         elif time.monotonic() - last_save > cfg.save_minutes * 60:
             checkpoint()
             last_save = time.monotonic()
+        if out_of_time():
+            break
     checkpoint()
     if batcher.pool is not None:
-        batcher.pool.shutdown()
+        batcher.pool.shutdown(cancel_futures=True)
     return dict(step=step, seen=seen, run=str(run))
 
 
@@ -332,7 +364,7 @@ def evaluate(vlm: ChemVLM, model: MiniModel, batcher: Batcher, holdout: list[str
     batch = {k: v.to(device) for k, v in batcher.batch(probe, random.Random(0)).items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         true_loss, aux = model(batch)
-        batch["pixel_values"] = batch["pixel_values"].roll(1, dims=0)
+        batch["tiles"] = batch["tiles"].roll(1, dims=0)
         batch["patches"] = batch["patches"].roll(1, dims=0)
         shuffled_loss, _ = model(batch)
     result.update(loss_true=round(true_loss.item(), 4), loss_shuffled=round(shuffled_loss.item(), 4),
