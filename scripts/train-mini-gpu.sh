@@ -11,11 +11,18 @@ python=${PYTHON:-python3}
 run=${RUN:-/tmp/mini-run}
 mkdir -p "$out" "$run"
 "$python" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$carried"/rdkit-*.whl || exit 1
+workers=${WORKERS:-$(( $(nproc) - 2 ))}
+# RDKit's drawing library needs X11 client libraries that a bare image may lack: CARRIED/lib holds them,
+# and only those the machine does not have are used
+mkdir -p /tmp/missing-libs
+for lib in "$carried"/lib/*; do
+    ldconfig -p | grep -q "$(basename "$lib") " || ln -sf "$(realpath "$lib")" /tmp/missing-libs/
+done
+export LD_LIBRARY_PATH=/tmp/missing-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PYTHONPATH=/tmp/site:src PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1  # drawing workers need no thread pools
 cp "$carried/molecules.json" "$run/"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null
-"$python" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"; nproc
-workers=${WORKERS:-$(( $(nproc) - 2 ))}
+"$python" -c "import torch, transformers; print('torch', torch.__version__, 'transformers', transformers.__version__)"; echo "$workers drawing workers; carried libraries used: $(ls /tmp/missing-libs)"
 config="MiniConfig(molecules=['src/chemvlm/data/corpus/molecules.csv'], out='$run', images=10**9,
     minutes=$minutes, batch_size=${BATCH:-128}, lr_vision=${LR_VISION:-4e-3}, lr_text=${LR_TEXT:-1.5e-3},
     warmup_steps=100, workers=$workers, threads=4, eval_every=${EVAL_EVERY:-200000}, eval_size=300,
