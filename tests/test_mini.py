@@ -58,7 +58,7 @@ def test_ink_tile_pads_instead_of_stretching():
 def test_training_pixels_made_on_the_device_equal_the_inference_ink_view():
     from chemvlm.mini.train import _draw_job, ink_pixels
 
-    job = ("ClCC(=O)CBr", 5, 224, 14, 3, False)
+    job = ("ClCC(=O)CBr", 5, 224, 14, 3, False, 0.0, 0.0)
     sent = _draw_job(job)  # what a drawing worker hands over: the grey tile only
     full = draw_training_sample("ClCC(=O)CBr", random.Random(5))
     assert sent.image is None and sent.tile.mode == "L"
@@ -188,14 +188,25 @@ def test_worker_processes_draw_the_same_pictures(tmp_path):
     assert all(np.array_equal(np.asarray(a.tile), np.asarray(b.tile)) for a, b in zip(here, there))
 
 
-@pytest.mark.parametrize("smiles, seed", [("ClCC(=O)CBr", 0), ("Cn1cnc2c1c(=O)n(C)c(=O)n2C", 1), ("OC1CCCCC1N", 2)])
-def test_patch_labels_sit_on_the_ink_of_the_tile(smiles, seed):
-    drawing = draw_training_sample(smiles, random.Random(seed))  # random size, padding to square, rotation
+@pytest.mark.parametrize("smiles, seed, looks", [("ClCC(=O)CBr", 0, {}), ("Cn1cnc2c1c(=O)n(C)c(=O)n2C", 1, {}),
+                                                 ("OC1CCCCC1N", 2, {}),
+                                                 ("OC1CCCCC1N", 3, dict(hand=1.0, degrade_strength=3.0)),
+                                                 ("Cn1cnc2c1c(=O)n(C)c(=O)n2C", 4, dict(hand=1.0, degrade_strength=3.0))])
+def test_patch_labels_sit_on_the_ink_of_the_tile(smiles, seed, looks):
+    # random size, padding to square, rotation; hand-drawn strokes, perspective and noise with `looks`
+    drawing = draw_training_sample(smiles, random.Random(seed), **looks)
     ink = np.asarray(drawing.tile.convert("L")) < 128
     cells = ink.reshape(16, 14, 16, 14).any(axis=(1, 3)).reshape(-1)
     labelled = drawing.patches > 0
     assert cells[labelled].mean() > 0.9  # atoms and bonds are where the ink is
     assert (~labelled[~cells]).mean() > 0.9  # blank patches are labelled empty
+
+
+def test_hand_drawn_degraded_pictures_keep_their_target():
+    clean = draw_training_sample("Cn1cnc2c1c(=O)n(C)c(=O)n2C", random.Random(7))
+    rough = draw_training_sample("Cn1cnc2c1c(=O)n(C)c(=O)n2C", random.Random(7), hand=1.0, degrade_strength=3.0)
+    assert canonical_smiles(rough.target) == canonical_smiles(clean.target) == canonical_smiles("Cn1cnc2c1c(=O)n(C)c(=O)n2C")
+    assert not np.array_equal(np.asarray(rough.tile), np.asarray(clean.tile))
 
 
 def test_a_new_run_can_start_from_an_exported_checkpoint(tmp_path):

@@ -111,10 +111,10 @@ def render(smiles: str, style: Style) -> Rendered:
     png = draw_molecule(drawn, (style.width, style.height), style=lambda o: rdkit_options(o, style),
                         kekulize=style.kekule)
     image = Image.open(io.BytesIO(png)).convert("RGB")
-    return Rendered(_wobble(image, style) if style.wobble else image, label, labels)
+    return Rendered(hand_wobble(image, style) if style.wobble else image, label, labels)
 
 
-def _wobble(image: Image.Image, style: Style) -> Image.Image:
+def hand_wobble(image: Image.Image, style: Style) -> Image.Image:
     """Hand-drawn look: smooth seeded waves bend every stroke a pixel or two (RDKit's own comic mode
     is not seedable, so it would break determinism)."""
     rng = np.random.default_rng(style.wobble_seed)

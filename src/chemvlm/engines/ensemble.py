@@ -23,6 +23,7 @@ from chemvlm.chem import canonical_smiles
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query, load_engine
+from chemvlm.engines.schemes import read_schemes
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
@@ -110,6 +111,9 @@ class EnsembleEngine(Engine):
             return [self._member_candidates(member, [query])[0] for query in queries]
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
+        return read_schemes(self._read_pictures, queries)
+
+    def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
         start = time.perf_counter()
         done: dict[int, list] = {}
         for member in self.members:

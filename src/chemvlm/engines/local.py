@@ -9,6 +9,7 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.smiles import parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query
+from chemvlm.engines.schemes import read_schemes
 from chemvlm.model.build import build_config, parameter_counts
 from chemvlm.model.presets import load_preset
 from chemvlm.record import Prediction
@@ -50,6 +51,11 @@ class LocalEngine(Engine):
         self.num_candidates = max(1, num_candidates)
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
+        if self.vlm.settings.ink_view:  # a structure reader (chemvlm-mini): reaction schemes molecule by molecule
+            return read_schemes(self._read_pictures, queries)
+        return self._read_pictures(queries)
+
+    def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
         results: dict[int, Prediction] = {}
         ready = []
         for index, query in enumerate(queries):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
 from chemvlm.engines.base import Engine, EngineError, Query
+from chemvlm.engines.schemes import read_schemes
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
@@ -145,5 +146,8 @@ class OsraEngine(Engine):
         )
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
+        return read_schemes(self._read_pictures, queries)
+
+    def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
         with ThreadPoolExecutor(self.workers) as pool:  # osra is single-threaded: run one per core
             return list(pool.map(self._one, queries))

@@ -35,13 +35,17 @@ def train_command(
     threads: int | None = typer.Option(None, help="CPU threads (default: 2, or 1 while another process is busy)."),
     workers: int | None = typer.Option(None, help="Drawing processes (default 0: draw in the training process)."),
     init: Path | None = typer.Option(None, help="Start a new run from this checkpoint's weights and tokenizer."),
+    lr_vision: float | None = typer.Option(None, help="Peak learning rate of the vision tower, projector and patch head."),
+    lr_text: float | None = typer.Option(None, help="Peak learning rate of the LLM."),
+    hand: float | None = typer.Option(None, help="Share of hand-drawn-looking pictures (0-1)."),
+    degrade: float | None = typer.Option(None, help="Strength of the scan degradations (0: clean drawings, 1: the data engine's)."),
 ):
     """Train, or resume, a mini model; progress lines are JSON, also appended to OUT/log.jsonl."""
     from chemvlm.mini.train import train
 
     cfg = _config(molecules, out, images=images, stop_after=stop_after, batch_size=batch_size,
                   eval_every=eval_every, threads=threads, workers=workers,
-                  init=str(init) if init else None)
+                  init=str(init) if init else None, lr_vision=lr_vision, lr_text=lr_text, hand=hand, degrade=degrade)
     print(json.dumps(train(cfg)))
 
 

@@ -19,7 +19,8 @@ from rdkit import Chem
 
 from chemvlm.chem.draw import draw_molecule_with_coordinates
 from chemvlm.chem.smiles import parse_smiles
-from chemvlm.data.render import rdkit_options, sample_style
+from chemvlm.data.degrade import degrade
+from chemvlm.data.render import hand_wobble, rdkit_options, sample_style
 from chemvlm.vision import ink_tile, square_placement
 
 EMPTY, SINGLE, DOUBLE, TRIPLE = 0, 1, 2, 3
@@ -65,15 +66,19 @@ def patch_labels(mol: Chem.Mol, xy: np.ndarray, grid: int, patch: int) -> np.nda
 
 
 def draw_training_sample(smiles: str, rng: random.Random, tile: int = 224, patch: int = 14, thicken: int = 3,
-                         plain: bool = False) -> Drawing:
-    """Draw `smiles` in a random RDKit style (`plain`: one clean style, for hold-out sets)."""
+                         plain: bool = False, hand: float = 0.0, degrade_strength: float = 0.0) -> Drawing:
+    """Draw `smiles` in a random RDKit style (`plain`: one clean style, for hold-out sets). A share `hand` of
+    the drawings take the data engine's hand-drawn look (comic font, strokes bent by 1-2.5 px), and
+    `degrade_strength` > 0 passes them through its scan degradations (data.degrade); both keep the drawn
+    geometry within a few pixels, so the patch labels still hold."""
     mol = parse_smiles(smiles)
     if mol is None:
         raise ValueError(f"invalid SMILES, cannot draw: {smiles!r}")
     mol = Chem.Mol(mol)
     Chem.Kekulize(mol, clearAromaticFlags=True)  # the drawing and the target share these double bonds
     size = tile if plain else rng.randint(tile, tile * 3 // 2)
-    style = sample_style(rng, "rdkit", size)
+    family = "rdkit-hand" if not plain and hand and rng.random() < hand else "rdkit"
+    style = sample_style(rng, family, size)
     if plain:
         style = type(style)(family="rdkit", width=size, height=size, line_width=1.5, rotation=0.0, padding=0.05)
 
@@ -83,6 +88,10 @@ def draw_training_sample(smiles: str, rng: random.Random, tile: int = 224, patch
 
     png, points = draw_molecule_with_coordinates(mol, (style.width, style.height), style=options, kekulize=False)
     image = Image.open(io.BytesIO(png)).convert("RGB")
+    if style.wobble:
+        image = hand_wobble(image, style)
+    if not plain and degrade_strength:
+        image, _ = degrade(image, rng, degrade_strength)
     scale, dx, dy = square_placement(style.width, style.height, tile)
     xy = np.array([[x * scale + dx, y * scale + dy] for x, y in points], np.float32)
     return Drawing(image, ink_tile(image, tile, thicken), traced_smiles(mol, xy), patch_labels(mol, xy, tile // patch, patch))

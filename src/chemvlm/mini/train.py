@@ -59,6 +59,8 @@ class MiniConfig:
     init: str | None = None  # a checkpoint (e.g. the bundled model) whose weights and tokenizer start a new run
     stop_after: int | None = None  # pictures to train in this call (the schedule still spans `images`)
     minutes: float | None = None  # wall-clock budget of this call; the schedule then spans it, not `images`
+    hand: float = 0.0  # share of hand-drawn-looking pictures
+    degrade: float = 0.0  # strength of the data engine's scan degradations (0: clean drawings)
 
     def __post_init__(self):
         if self.batch_size < 1 or self.images < self.batch_size:
@@ -81,8 +83,8 @@ def mini_tokenizer(smiles: list[str], system_message: str, vocab_size: int):
 
 
 def _draw_job(job: tuple) -> Drawing:
-    smiles, seed, tile, patch, thicken, plain = job
-    drawing = draw_training_sample(smiles, random.Random(seed), tile, patch, thicken, plain)
+    smiles, seed, tile, patch, thicken, plain, hand, strength = job
+    drawing = draw_training_sample(smiles, random.Random(seed), tile, patch, thicken, plain, hand, strength)
     if not plain:  # training reads only the grey tile: a third of the bytes between processes
         drawing = replace(drawing, image=None, tile=drawing.tile.convert("L"))
     return drawing
@@ -97,8 +99,9 @@ def ink_pixels(tiles: torch.Tensor) -> torch.Tensor:
 class Batcher:
     """Turns molecules into model inputs: prompt (cached per question) + traced SMILES + <|im_end|>."""
 
-    def __init__(self, vlm: ChemVLM, questions: list[str], workers: int = 0):
+    def __init__(self, vlm: ChemVLM, questions: list[str], workers: int = 0, hand: float = 0.0, degrade: float = 0.0):
         self.vlm, self.questions = vlm, questions
+        self.looks = (hand, degrade)
         self.workers = workers
         self.pool = None
         if workers > 0:
@@ -117,7 +120,8 @@ class Batcher:
         """Drawings of `smiles` to collect with list(): the worker processes of `pool` (for machines where
         the model outruns the drawing) start at once, in-process drawing waits for the list. Each drawing
         has its own seed taken from `rng` now, so both give the same pictures."""
-        jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.settings.thicken, plain) for s in smiles]
+        jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.settings.thicken, plain, *self.looks)
+                for s in smiles]
         if self.pool is not None:
             return self.pool.map(_draw_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
         return map(_draw_job, jobs)
@@ -275,7 +279,7 @@ def train(cfg: MiniConfig, progress=print) -> dict:
         load_checkpoint(model, cfg.init)
         progress(f"started {run} from the weights of {cfg.init}")
     (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    batcher = Batcher(vlm, _questions(), cfg.workers)
+    batcher = Batcher(vlm, _questions(), cfg.workers, cfg.hand, cfg.degrade)
     limit = cfg.images if cfg.stop_after is None else min(cfg.images, seen + cfg.stop_after)
     next_eval = (seen // cfg.eval_every + 1) * cfg.eval_every
     last_save, began, began_seen = time.monotonic(), time.monotonic(), seen
