@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=60)
     parser.add_argument("--max-heavy", type=int, default=20)
     parser.add_argument("--cache", type=Path, help="the mini run's molecules.json, for the unseen-molecule rows")
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="the structure-reading checkpoint")
     args = parser.parse_args()
     reactions = small_reactions(args.reactions, args.n, args.max_heavy)
     pictures = [render_reaction(r, sample_style(random.Random(i), "rdkit", 448))[0] for i, r in enumerate(reactions)]
@@ -99,7 +100,7 @@ def main() -> None:
     if args.cache:
         seen = {canonical_smiles(s) for s in json.loads(args.cache.read_text())["train"]}
     unseen = [i for i, r in enumerate(reactions) if not (set(sum(sides(r), Counter())) & seen)]
-    mini = str(BUNDLED_MODEL.relative_to(ROOT))
+    mini = str(args.model.resolve().relative_to(ROOT)) if args.model.resolve().is_relative_to(ROOT) else str(args.model)
     engines = {"chemvlm-mini": mini, "osra": "osra", "ensemble:osra,chemvlm-mini (default)": f"ensemble:osra,{mini}"}
     rows = []
     for label, spec in engines.items():
