@@ -28,7 +28,7 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.data.render import FAMILIES
 from chemvlm.data.rows import Row, render_row
 from chemvlm.mini.corpus import prepare_molecules
-from chemvlm.mini.train import Batcher, MiniModel, _questions, evaluate
+from chemvlm.mini.train import Batcher, MiniModel, _questions, evaluate, load_patch_head
 from chemvlm.spec import BUNDLED_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,9 +39,7 @@ QUESTION = "What is the SMILES of the molecule in this image?"
 def load(checkpoint: Path) -> tuple[ChemVLM, MiniModel]:
     vlm = ChemVLM.from_pretrained(checkpoint)
     model = MiniModel(vlm)
-    head = checkpoint / "patch_head.pt"
-    if head.is_file():
-        model.patch_head.load_state_dict({k: v.float() for k, v in torch.load(head).items()})
+    load_patch_head(model, checkpoint)
     return vlm, model
 
 

@@ -387,9 +387,14 @@ def load_checkpoint(model: MiniModel, path: str | Path) -> None:
         raise MiniConfigError(f"{path}: not a checkpoint directory (no config.json)")
     saved = InternVLForConditionalGeneration.from_pretrained(path, dtype=torch.float32)
     model.vlm_model.load_state_dict(saved.state_dict())
-    if (path / "patch_head.pt").is_file():
-        head = torch.load(path / "patch_head.pt", map_location="cpu")
-        model.patch_head.load_state_dict({k: v.float() for k, v in head.items()})
+    load_patch_head(model, path)
+
+
+def load_patch_head(model: MiniModel, path: str | Path) -> None:
+    """The patch head saved beside an exported checkpoint, as float32, when there is one."""
+    head = Path(path) / "patch_head.pt"
+    if head.is_file():
+        model.patch_head.load_state_dict({k: v.float() for k, v in torch.load(head, map_location="cpu").items()})
 
 
 def export(cfg: MiniConfig, to: str | Path, dtype: torch.dtype = torch.bfloat16) -> Path:

@@ -68,7 +68,8 @@ def _on_canvas(crop: Image.Image, min_side: int) -> Image.Image:
 def split_scheme(image: Image.Image, min_side: int = 224) -> Scheme | None:
     """The molecules of a one-arrow reaction scheme, each on a white square of at least `min_side` px, or
     None when the picture shows no arrow."""
-    ink = np.asarray(image.convert("RGB")).min(axis=2) < 160  # dark or coloured (a yellow S is light in grey)
+    pixels = np.asarray(image.convert("RGB"))
+    ink = pixels.min(axis=2) < 160  # dark or coloured (a yellow S is light in grey)
     labels, _ = ndimage.label(ink, structure=np.ones((3, 3), bool))
     boxes = ndimage.find_objects(labels)
     arrows = [i for i, box in enumerate(boxes) if _is_arrow(labels[box] == i + 1, ink.shape[1])]
@@ -86,8 +87,9 @@ def split_scheme(image: Image.Image, min_side: int = 224) -> Scheme | None:
     # a molecule's atom labels sit a stroke width or so from its bonds; molecules are further apart than that
     reach = max(4, round(2 * np.median((labels[arrow] == arrows[0] + 1).sum(axis=0))))
     agents = len(_runs(ndimage.binary_dilation(between, iterations=reach))) if between.any() else 0
-    clean = np.asarray(image.convert("RGB")).copy()
+    clean = pixels.copy()
     clean[ndimage.binary_dilation(drop, iterations=2)] = 255  # arrow and plus signs (and their grey edges) out of the crops
+    clean = Image.fromarray(clean)
     sides = ([], [])  # reactants, products
     for molecules, (first, last) in zip(sides, ((0, left), (right, ink.shape[1]))):
         side = occupied[first:last]
@@ -98,8 +100,7 @@ def split_scheme(image: Image.Image, min_side: int = 224) -> Scheme | None:
                 continue
             rows = np.flatnonzero(kept[:, start:end].any(axis=1))
             box = (max(0, start - 2), max(0, rows[0] - 2), min(ink.shape[1], end + 2), min(ink.shape[0], rows[-1] + 3))
-            crop = Image.fromarray(clean).crop(box)
-            molecules.append(_on_canvas(crop, min_side))
+            molecules.append(_on_canvas(clean.crop(box), min_side))
     reactants, products = sides
     if not reactants or not products:
         return None
