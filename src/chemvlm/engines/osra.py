@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -47,6 +48,35 @@ def parse_osra_confidence(text: str) -> list[tuple[str, float]]:
         except ValueError:
             continue  # not a "SMILES confidence" line
     return found
+
+
+# osra processes still running. They run from worker threads, which an interrupt in the main thread does not
+# stop, so `kill_running` ends them (the CLI calls it on Ctrl-C and SIGTERM); otherwise the run would wait for
+# them, and a SIGTERM, which reaches this process only, would leave them behind.
+_running: set[subprocess.Popen] = set()
+_running_lock = threading.RLock()  # re-entrant: kill_running runs from a signal handler
+
+
+def _run_osra(command: list[str], timeout: float) -> subprocess.CompletedProcess:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        with _running_lock:
+            _running.add(process)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except BaseException:  # a timeout or an interrupt: the process must not outlive the call
+            process.kill()
+            raise
+        finally:
+            with _running_lock:
+                _running.discard(process)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def kill_running() -> None:
+    """Kill every osra process this program started that is still running."""
+    with _running_lock:
+        for process in _running:
+            process.kill()
 
 
 class OsraEngine(Engine):
@@ -95,10 +125,7 @@ class OsraEngine(Engine):
             if not as_is:
                 path.write_bytes(data)
             try:
-                done = subprocess.run(
-                    [self.executable, *args, "-p", str(path)], capture_output=True, text=True,
-                    timeout=self.timeout, check=False,
-                )
+                done = _run_osra([self.executable, *args, "-p", str(path)], self.timeout)
             except subprocess.TimeoutExpired:
                 raise EngineError(f"osra took longer than {self.timeout:g} s on {label}") from None
         if done.returncode != 0:
