@@ -6,7 +6,7 @@ import pytest
 
 from chemvlm.data.decontam import Decontaminator, read_keys
 from chemvlm.data.filters import Deduplicator, MoleculeFilter
-from chemvlm.data.sources import SourceReport, brics_molecules, read_file
+from chemvlm.data.sources import SourceError, SourceReport, brics_molecules, read_file
 from chemvlm.data.split import skeleton_key, split_of
 
 
@@ -27,7 +27,7 @@ def test_missing_column_and_missing_file_name_the_input(tmp_path):
     path.write_text("mol,name\nCCO,x\n")
     with pytest.raises(ValueError, match=r"x.csv:1: no 'smiles'"):
         list(read_file(path))
-    with pytest.raises(FileNotFoundError, match="nope.smi"):
+    with pytest.raises(SourceError, match="nope.smi: no such source file"):
         list(read_file(tmp_path / "nope.smi"))
 
 

@@ -71,21 +71,43 @@ def _same_molecule(a: str, b: str) -> bool:
     return a.strip() == b.strip() or (canonical_smiles(a) is not None and canonical_smiles(a) == canonical_smiles(b))
 
 
-def _pairs(bench: str, rows: list[dict], path: Path, meta: list[BenchItem] | None = None):
+def _ids(lines: list[tuple[str, dict]], positional: bool, warnings: list[str]) -> list[str | None]:
+    """The id of each record as a string, or None for a record not to score, with a warning naming its
+    line: no id (when `positional`, the line's number is the id), an id that is not a string or an
+    integer, or an id seen before (the first occurrence is scored)."""
+    ids, first_line = [], {}
+    for number, (where, row) in enumerate(lines, 1):
+        raw = row.get("id", number if positional else None)
+        if raw is None or raw == "":
+            warnings.append(f"{where}: no id")
+        elif isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            warnings.append(f"{where}: id {raw!r:.60} is not a string or an integer")
+        elif str(raw) in first_line:
+            warnings.append(f"{where}: duplicate id {str(raw)!r}, first at line {first_line[str(raw)]}")
+        else:
+            first_line[str(raw)] = where.rsplit(":", 1)[1]
+            ids.append(str(raw))
+            continue
+        ids.append(None)
+    return ids
+
+
+def _pairs(bench: str, rows: list[dict], ids: list[str | None], path: Path, meta: list[BenchItem] | None = None):
     """Items and predictions from `{"generated", "ground_truth"}` rows (as published with ChemVLM).
     `meta`, the benchmark's items in the same order, lends subset and language to each row whose
     truth is the same molecule (ChemVLM's files align by position for most, not all, lines)."""
     items, predictions = [], []
-    for number, row in enumerate(rows, 1):
+    for number, (row, item_id) in enumerate(zip(rows, ids), 1):
         if "generated" not in row or "ground_truth" not in row:
             raise BenchFileError(f"{path}: record {number}: expected 'generated' and 'ground_truth'")
+        if item_id is None:
+            continue
         truth, generated = str(row["ground_truth"]), str(row["generated"] or "")
         if bench.split("/")[0] in SMILES_BENCHES:
             kind = "smiles"
         else:
             kind = "choice" if option_letters(truth) else "free"
             truth = option_letters(truth) or truth
-        item_id = str(row.get("id", number))
         subset, language = str(row.get("subset", "")), str(row.get("language", ""))
         if meta is not None:
             same = number <= len(meta) and _same_molecule(meta[number - 1].answer, truth)
@@ -114,18 +136,29 @@ def score_command(
     from chemvlm.bench.scoring import score
 
     with one_line_errors():
-        rows = read_jsonl(predictions)
-        if rows and "ground_truth" in rows[0]:
-            bench_items, records = _pairs(bench, rows, predictions, load_bench(str(items)) if items else None)
+        lines, warnings = read_jsonl(predictions, where=True), []
+        pairs = bool(lines) and "ground_truth" in lines[0][1]
+        ids = _ids(lines, pairs, warnings)
+        if pairs:
+            rows = [row for _, row in lines]
+            bench_items, records = _pairs(bench, rows, ids, predictions, load_bench(str(items)) if items else None)
         else:
-            records = read_predictions(predictions)
             beside = predictions.parent / "items.jsonl"
-            if items is not None:
-                bench_items = read_items(items)
-            elif beside.is_file():
-                bench_items = read_items(beside)
-            else:
-                bench_items = load_bench(bench, data)
+            source = items if items is not None else beside if beside.is_file() else None
+            bench_items = read_items(source) if source is not None else load_bench(bench, data)
+            known = {item.id for item in bench_items}
+            records = []
+            # read_predictions reads the same lines in the same order, so they pair with `lines` and `ids`
+            for (where, _), item_id, record in zip(lines, ids, read_predictions(predictions)):
+                if item_id is not None and item_id not in known:
+                    warnings.append(f"{where}: id {item_id!r} is not an item of {source or bench}")
+                elif item_id is not None:
+                    record.id = item_id  # 7 in the file scores item "7"
+                    records.append(record)
+        for warning in warnings[:20]:
+            typer.echo(f"warning: {warning}; not scored", err=True)
+        if len(warnings) > 20:
+            typer.echo(f"warning: {len(warnings) - 20} more records of {predictions} not scored", err=True)
         result = {"bench": bench, "model": predictions.name, **score(bench_items, records, _judge(judge))}
         typer.echo(run_markdown(result))
         if out is not None:

@@ -39,12 +39,22 @@ class BenchItem:
 _NAMES = {f.name for f in fields(BenchItem)}
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """JSON objects, one per line; a missing file or a malformed line raises BenchFileError naming it."""
+def read_jsonl(path: str | Path, where: bool = False) -> list:
+    """JSON objects, one per line (with `where`: ("FILE:LINE", object) pairs); a missing file, a malformed
+    line or bytes that are not UTF-8 raise BenchFileError naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise BenchFileError(f"{path}: no such file")
-    return [row for _, row in iter_jsonl(path, error=BenchFileError)]
+    try:
+        return [(at, row) if where else row for at, row in iter_jsonl(path, error=BenchFileError)]
+    except UnicodeDecodeError:  # the text reader does not say where: find the byte in the file
+        raw = path.read_bytes()
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            raise BenchFileError(f"{path}:{line}: not UTF-8 text (byte {raw[err.start]:#04x})") from None
+        raise
 
 
 def read_items(path: str | Path) -> list[BenchItem]:

@@ -31,7 +31,7 @@ def _groups(items: list[BenchItem], values: list, summarize) -> dict:
 
 def score(items: list[BenchItem], predictions: list[Prediction], judge=None) -> dict:
     """Scores of the items that have a prediction. Free-form answers need a `judge` (bench.judge.Judge)."""
-    by_id = {p.id: p for p in predictions}
+    by_id = {p.id: p for p in reversed(predictions)}  # reversed: the first record of an id wins
     answered = [i for i in items if i.id in by_id]
     result = {
         "items": len(items),

@@ -29,7 +29,7 @@ from chemvlm.data.decontam import Decontaminator, keys_from_benchmarks, read_key
 from chemvlm.data.filters import Deduplicator
 from chemvlm.data.reaction import reaction_label
 from chemvlm.data.rows import Row, render_row
-from chemvlm.data.sources import SourceReport, brics_molecules, rdkit_sets, read_file
+from chemvlm.data.sources import SourceError, SourceReport, brics_molecules, rdkit_sets, read_file
 from chemvlm.data.split import skeleton_key, split_of
 
 
@@ -91,8 +91,12 @@ def plan_rows(config: BuildConfig) -> tuple[list[Row], list[Row], dict]:
             number = len(rows["train"]) + len(rows["holdout"])
             rows[side].append(Row(f"{config.name}-{number:08d}", smiles, task, _pick(config.languages, rng), family,
                                   rng.getrandbits(63), augment, config.size, name))
+    if not molecules and not reactions:
+        raise SourceError(f"no usable molecule or reaction in {', '.join(config.molecules + config.reactions) or 'no sources'}"
+                          f" ({report.read} rows read, {report.bad_count} bad, {sum(rejected.values())} filtered out)")
     summary = {
         "rows_read": report.read, "bad_rows": report.bad_count, "bad_row_examples": [str(b) for b in report.bad],
+        "bad_rows_by_file": report.by_file,
         "filtered_out": dict(rejected), "molecules": len(molecules), "reactions": len(reactions),
         "decontaminated": clean.removed, "benchmark_keys": len(keys),
         "train_rows": len(rows["train"]), "holdout_rows": len(rows["holdout"]),
@@ -152,8 +156,8 @@ def build(config: BuildConfig, out: str | Path, shard_range: tuple[int, int] | N
     """Render every shard of the config into `out` (resuming: finished shards are kept). `shard_range`
     (start, stop) builds only those shards, so N machines can build disjoint parts of one dataset."""
     out = Path(out)
+    train, holdout, summary = plan_rows(config)  # before making `out`: bad sources leave nothing behind
     (out / "shards").mkdir(parents=True, exist_ok=True)
-    train, holdout, summary = plan_rows(config)
     _write_rows(train, out / "rows.jsonl")
     _write_rows(holdout, out / "holdout_rows.jsonl")
     shards = [train[i : i + config.shard_size] for i in range(0, len(train), config.shard_size)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import typer
@@ -28,33 +29,38 @@ def register(app: typer.Typer) -> None:
         from chemvlm.data.build import build
         from chemvlm.data.config import load_config
 
+        if shards and not re.fullmatch(r"\d+:\d+", shards):
+            typer.echo(f"error: --shards {shards!r}: use START:STOP, e.g. 0:10", err=True)
+            raise typer.Exit(2)
+        shard_range = tuple(int(x) for x in shards.split(":")) if shards else None
         try:
             cfg = load_config(config)
-            if workers:
-                cfg.workers = workers
-            shard_range = tuple(int(x) for x in shards.split(":")) if shards else None
-            if shard_range is not None and len(shard_range) != 2:
-                raise ValueError(f"--shards {shards!r}: use START:STOP")
-        except (ValueError, FileNotFoundError, TypeError) as err:
+        except (ValueError, OSError) as err:  # ConfigError names the file, line and key
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        if workers:
+            cfg.workers = workers
 
-        with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn()) as bar:
-            class Tracker:
-                def start(self, samples, skipped):
-                    self.task = bar.add_task(f"rendering ({skipped} shards already done)", total=samples)
+        bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
 
-                def advance(self, samples):
-                    bar.advance(self.task, samples)
+        class Tracker:
+            def start(self, samples, skipped):
+                bar.start()  # only once the sources are read: an error before it is the only output
+                self.task = bar.add_task(f"rendering ({skipped} shards already done)", total=samples)
 
-            try:
-                summary = build(cfg, out, shard_range, progress=Tracker())
-            except (ValueError, FileNotFoundError) as err:
-                typer.echo(f"error: {err}", err=True)
-                raise typer.Exit(2) from None
-        for bad in summary["bad_row_examples"][:20]:
-            typer.echo(f"skipped {bad}", err=True)
+            def advance(self, samples):
+                bar.advance(self.task, samples)
+
+        try:
+            summary = build(cfg, out, shard_range, progress=Tracker())
+        except (ValueError, OSError) as err:  # sources (SourceError), an output that cannot be made
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            if bar.live.is_started:
+                bar.stop()
+        for path, bad in summary["bad_rows_by_file"].items():
+            typer.echo(f"skipped {bad['count']} bad row(s) of {path}; the first: {bad['first']}", err=True)
         typer.echo(f"{summary['train_rows']} train rows, {summary['holdout_rows']} held out; bad rows {summary['bad_rows']}, "
                    f"render errors {summary['render_errors']}; benchmark molecules removed {summary['decontaminated']}")
         typer.echo(f"wrote {out}/meta.json" if (out / "meta.json").exists() else f"partial build in {out}: run again to finish")
