@@ -249,3 +249,39 @@ def test_a_file_that_is_not_utf8_names_the_file_and_line(items, tmp_path, which)
     assert result.exit_code == 1
     line = len(bad.read_bytes().splitlines())
     assert one_line(result.stderr) == f"error: {bad}:{line}: not UTF-8 text (byte 0xff)"
+
+
+# --- JSONL and key files: a byte that is not UTF-8 is named with its file and line, whoever reads it
+
+
+@pytest.mark.parametrize("reader", ["predictions", "exam"])
+def test_a_jsonl_byte_that_is_not_utf8_names_the_file_and_line(tmp_path, reader):
+    from chemvlm.data.exam import ExamFormatError, import_exam
+    from chemvlm.record import RecordFileError, read_predictions
+
+    read, error = {"predictions": (read_predictions, RecordFileError),
+                   "exam": (lambda p: import_exam(p, check_images=False), ExamFormatError)}[reader]
+    path = tmp_path / "lines.jsonl"
+    good = json.dumps({"id": "1", "answer": "A", "question": "é?"}, ensure_ascii=False).encode()
+    path.write_bytes(good + b"\n\n" + good + b"\n" + b'{"id": "2", "answer": "caf\xe9"}\n')
+    with pytest.raises(error) as caught:
+        read(path)
+    assert str(caught.value) == f"{path}:4: not UTF-8 text (byte 0xe9)"
+
+
+def test_a_jsonl_line_that_is_not_utf8_is_skipped_when_errors_are_collected(tmp_path):
+    from chemvlm.jsonl import iter_jsonl
+
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b'{"n": 1}\n{"n": "\xff"}\n{"n": 3}\n')
+    problems = []
+    rows = [row["n"] for _, row in iter_jsonl(path, on_error=lambda where, why: problems.append(f"{where}: {why}"))]
+    assert rows == [1, 3] and problems == [f"{path}:2: not UTF-8 text (byte 0xff)"]
+
+
+def test_a_keys_file_that_is_not_utf8_names_the_file_and_line(tmp_path):
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(b"# InChIKey first block<TAB>benchmark\nAAAAAAAAAAAAAA\tocsr\nBBBBBBBBBBBBBB\tb\xe9nch\n")
+    result = build(tmp_path, config(tmp_path, benchmark_keys="keys.txt"))
+    assert result.exit_code == 2
+    assert one_line(result.stderr) == f"error: {keys}:3: not UTF-8 text (byte 0xe9)"

@@ -45,16 +45,7 @@ def read_jsonl(path: str | Path, where: bool = False) -> list:
     path = Path(path)
     if not path.is_file():
         raise BenchFileError(f"{path}: no such file")
-    try:
-        return [(at, row) if where else row for at, row in iter_jsonl(path, error=BenchFileError)]
-    except UnicodeDecodeError:  # the text reader does not say where: find the byte in the file
-        raw = path.read_bytes()
-        try:
-            raw.decode("utf-8")
-        except UnicodeDecodeError as err:
-            line = raw.count(b"\n", 0, err.start) + 1
-            raise BenchFileError(f"{path}:{line}: not UTF-8 text (byte {raw[err.start]:#04x})") from None
-        raise
+    return [(at, row) if where else row for at, row in iter_jsonl(path, error=BenchFileError)]
 
 
 def read_items(path: str | Path) -> list[BenchItem]:

@@ -12,6 +12,7 @@ from chemvlm.data.filters import MoleculeFilter
 from chemvlm.data.render import FAMILIES
 from chemvlm.data.tasks import LANGUAGES, MOLECULE_TASKS, REACTION_TASKS
 from chemvlm.errors import InputError
+from chemvlm.jsonl import text_lines
 
 
 @dataclass
@@ -105,12 +106,7 @@ def load_config(path: str | Path) -> BuildConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {raw[err.start]:#04x})") from None
+    text = "".join(line for _, line in text_lines(path, error=ConfigError))  # a bad byte names its line
     try:
         data, lines = yaml.safe_load(text) or {}, _key_lines(text)
     except yaml.YAMLError as err:

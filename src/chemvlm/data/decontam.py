@@ -14,6 +14,8 @@ from pathlib import Path
 
 from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.split import skeleton_key
+from chemvlm.errors import InputError
+from chemvlm.jsonl import text_lines
 
 SHIPPED_KEYS = "benchmark_keys.txt"
 
@@ -46,14 +48,18 @@ def write_keys(keys: dict[str, str], path: str | Path) -> None:
     Path(path).write_text("# InChIKey first block<TAB>benchmark; molecules never to train on\n" + "\n".join(lines) + "\n")
 
 
+class KeysFileError(InputError, ValueError):
+    """A benchmark key file that cannot be read: "FILE:LINE: why"."""
+
+
 def read_keys(path: str | Path | None = None) -> dict[str, str]:
     """Keys from a file written by `write_keys`; the shipped list when `path` is None."""
     if path is None:
-        text = resources.files("chemvlm.data.corpus").joinpath(SHIPPED_KEYS).read_text()
-    else:
-        text = Path(path).read_text()
+        lines = resources.files("chemvlm.data.corpus").joinpath(SHIPPED_KEYS).read_text().splitlines()
+    else:  # line by line, so that a byte that is not UTF-8 is named with its file and line
+        lines = [line.rstrip("\r\n") for _, line in text_lines(path, error=KeysFileError)]
     keys = {}
-    for line in text.splitlines():
+    for line in lines:
         if line and not line.startswith("#"):
             key, _, bench = line.partition("\t")
             keys[key] = bench
