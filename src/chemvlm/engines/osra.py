@@ -51,16 +51,19 @@ def parse_osra_confidence(text: str) -> list[tuple[str, float]]:
 
 
 # osra processes still running. They run from worker threads, which an interrupt in the main thread does not
-# stop, so `kill_running` ends them (the CLI calls it on Ctrl-C and SIGTERM); otherwise the run would wait for
+# stop, so `kill_running` ends them (the CLI calls it on SIGTERM); otherwise the run would wait for
 # them, and a SIGTERM, which reaches this process only, would leave them behind.
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.RLock()  # re-entrant: kill_running runs from a signal handler
+_stopping = False
 
 
 def _run_osra(command: list[str], timeout: float) -> subprocess.CompletedProcess:
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         with _running_lock:
             _running.add(process)
+            if _stopping:  # started just as the program was interrupted, or later by a queued item
+                process.kill()
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except BaseException:  # a timeout or an interrupt: the process must not outlive the call
@@ -73,8 +76,11 @@ def _run_osra(command: list[str], timeout: float) -> subprocess.CompletedProcess
 
 
 def kill_running() -> None:
-    """Kill every osra process this program started that is still running."""
+    """Kill every osra process this program started that is still running, and every one it starts from now
+    on: the program is ending."""
+    global _stopping
     with _running_lock:
+        _stopping = True
         for process in _running:
             process.kill()
 
