@@ -30,14 +30,29 @@ def test_main_job_uses_the_bundled_model_with_osra():
     record = json.loads(done.stdout)
     assert record["engine"] == "ensemble" and record["valid"]
     assert record["canonical"] == "CSc1nc(-c2ccccc2F)c2ccc(=O)n(C)c2n1"  # osra reads it; the model is asked too
-    assert str(BUNDLED_MODEL) in record["model"]
+    assert record["model"] == "ensemble:osra,chemvlm-mini"  # the bundled model by name: no install path shown
+    assert str(BUNDLED_MODEL) not in record["answer"]
 
 
-def test_bundled_model_answers_alone_with_a_checked_smiles():
-    image = ROOT / "examples" / "uspto-US07314934-C00124.png"
-    done = subprocess.run([sys.executable, "-m", "chemvlm", "ask", str(image), "这是什么分子？", "--json",
-                           "--model", str(BUNDLED_MODEL)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+def test_bundled_model_answers_alone_with_a_checked_smiles(tmp_path):
+    from chemvlm.chem import draw_molecule
+
+    drawn = tmp_path / "ibuprofen.png"
+    drawn.write_bytes(draw_molecule("CC(C)Cc1ccc(cc1)C(C)C(=O)O", size=(300, 300)))  # a clean drawing it reads
+    done = subprocess.run([sys.executable, "-m", "chemvlm", "ask", str(drawn), "这是什么分子？", "--json",
+                           "--model", "chemvlm-mini"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert record["engine"] == "chemvlm" and record["smiles"]
-    assert ("分子量" in record["answer"]) == record["valid"]  # a valid SMILES is explained in the question's language
+    assert record["engine"] == "chemvlm" and record["canonical"] == "CC(C)Cc1ccc(C(C)C(=O)O)cc1"
+    assert "分子式 C13H18O2，分子量 206.28 g/mol" in record["answer"]  # explained in the question's language
+
+
+def test_bundled_model_alone_gives_no_wrong_answer_for_the_patent_example():
+    # it cannot read this real patent drawing; it must say so rather than give a plausible wrong SMILES
+    image = ROOT / "examples" / "uspto-US07314934-C00124.png"
+    done = subprocess.run([sys.executable, "-m", "chemvlm", "ask", str(image), "What is this molecule?", "--json",
+                           "--model", "chemvlm-mini"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["canonical"] in (None, "CSc1nc(-c2ccccc2F)c2ccc(=O)n(C)c2n1")
+    assert record["canonical"] or "unsure" in record["answer"]

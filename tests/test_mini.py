@@ -172,7 +172,8 @@ def test_default_model_combines_the_bundled_model_with_osra(monkeypatch, tmp_pat
     (tmp_path / "chemvlm-mini" / "config.json").write_text("{}")
     combined = spec.ModelSpec.parse(spec.default_model(osra_installed=True))
     assert combined.kind == "ensemble" and [m.kind for m in combined.members] == ["osra", "local"]
-    assert spec.default_model(osra_installed=False) == str(tmp_path / "chemvlm-mini")
+    assert combined.members[1].target == str(tmp_path / "chemvlm-mini")
+    assert spec.default_model(osra_installed=False) == "chemvlm-mini"  # a name, not the install path
 
 
 def test_worker_processes_draw_the_same_pictures(tmp_path):

@@ -53,7 +53,11 @@ def test_the_bundled_model_answers_a_scheme_with_reaction_smiles():
     en, zh = engine.predict([Query(id="a", images=[_drawn(SUZUKI)], question="Write this reaction as reaction SMILES."),
                              Query(id="b", images=[_drawn(ESTER)], question="图中是什么反应？")])
     reactants, products = en.smiles.split(">>")
-    assert len(reactants.split(".")) == 2 and canonical_smiles(products) == "c1ccc(-c2ccccc2)cc1"
+    read = {canonical_smiles(r) for r in reactants.split(".") if r}
+    # every reactant given is right (bromobenzene at least); one the model is unsure of is said to be unread
+    assert "Brc1ccccc1" in read and read <= {"Brc1ccccc1", "OB(O)c1ccccc1"}
+    assert len(read) == 2 or "number 2 not recognised" in en.answer
+    assert canonical_smiles(products) == "c1ccc(-c2ccccc2)cc1"
     assert en.answer.startswith("The reaction SMILES of the scheme is") and en.error is None
     assert zh.answer.startswith("图中反应的SMILES为") and "箭头上下的 1 处试剂或条件未识别" in zh.answer
     assert "CCOC(C)=O" in [canonical_smiles(p) for p in zh.smiles.split(">>")[1].split(".")]  # the ester

@@ -1,6 +1,7 @@
 """The model spec: one string that names what answers, shared by `ask`, `ocr`, `eval` and `serve`.
 
     PATH                              a local checkpoint directory saved by this project (or converted)
+    chemvlm-mini                      the model shipped inside the package (its name: no install path shown)
     tiny | chemvlm-26b | …            a preset (randomly initialised; for tests and shape checks)
     osra                              Debian's `osra` program (recognition only)
     openai:BASE_URL#MODEL             any OpenAI-compatible chat-completions server (vLLM, lmdeploy, GPT-4o)
@@ -44,6 +45,10 @@ class ModelSpec:
             if not url.startswith(("http://", "https://")):
                 raise ModelSpecError(f"model spec {text!r}: expected openai:http(s)://HOST[:PORT]/v1#MODEL")
             return cls("openai", target=url.rstrip("/"), model=model or None, text=text)
+        if text == BUNDLED_NAME:
+            if not (BUNDLED_MODEL / "config.json").is_file():
+                raise ModelSpecError(f"model spec {text!r}: this install has no bundled model ({BUNDLED_MODEL})")
+            return cls("local", target=str(BUNDLED_MODEL), text=text)
         if text.startswith("ensemble:"):
             parts = [p for p in text[len("ensemble:"):].split(",") if p.strip()]
             if len(parts) < 2:
@@ -57,12 +62,13 @@ class ModelSpec:
             return cls("preset", target=text, text=text)
         raise ModelSpecError(
             f"model spec {text!r}: not a checkpoint directory, a preset ({', '.join(preset_names())}), "
-            "'osra', 'openai:URL#MODEL' or 'ensemble:A,B'"
+            f"{BUNDLED_NAME!r}, 'osra', 'openai:URL#MODEL' or 'ensemble:A,B'"
         )
 
 
 # The model shipped inside the package (chemvlm-mini, see its README.md and docs/mini.md).
-BUNDLED_MODEL = Path(__file__).parent / "assets" / "chemvlm-mini"
+BUNDLED_NAME = "chemvlm-mini"
+BUNDLED_MODEL = Path(__file__).parent / "assets" / BUNDLED_NAME
 
 
 def default_model(osra_installed: bool | None = None) -> str:
@@ -74,5 +80,5 @@ def default_model(osra_installed: bool | None = None) -> str:
     bundled = (BUNDLED_MODEL / "config.json").is_file()
     osra = shutil.which("osra") is not None if osra_installed is None else osra_installed
     if bundled and osra:
-        return f"ensemble:osra,{BUNDLED_MODEL}"
-    return str(BUNDLED_MODEL) if bundled else "osra"
+        return f"ensemble:osra,{BUNDLED_NAME}"
+    return BUNDLED_NAME if bundled else "osra"

@@ -30,6 +30,9 @@ class Answer:
     molecule: MoleculeInfo  # RDKit's view of the SMILES found in the text (valid=False when none)
     new_tokens: int
     seconds: float
+    # The model's own belief in its answer: the geometric mean of the probabilities of its tokens (the end
+    # token included; for beam search the beam's length-normalised score), in [0, 1].
+    likelihood: float = 0.0
 
     @property
     def smiles(self) -> str | None:
@@ -60,6 +63,9 @@ class ChemVLM:
         path = Path(path)
         if not (path / "config.json").is_file():
             raise CheckpointError(f"{path}: not a checkpoint directory (no config.json)")
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar is not part of an answer
         model = InternVLForConditionalGeneration.from_pretrained(path, dtype=dtype or torch.float32)
         if device:
             model = model.to(device)
@@ -138,15 +144,28 @@ class ChemVLM:
         inputs = self._encode(items, max_tiles)
         kwargs = self._generation_kwargs(max_new_tokens, generation)
         kwargs["num_return_sequences"] = num_return_sequences
-        output = self.model.generate(**inputs, **kwargs)
+        output = self.model.generate(**inputs, **kwargs, return_dict_in_generate=True, output_scores=True)
         seconds = (time.perf_counter() - start) / len(items)
+        new = output.sequences[:, inputs["input_ids"].shape[1]:]
         answers = []
-        for row in output[:, inputs["input_ids"].shape[1]:]:
+        for row, likelihood in zip(new, self._likelihoods(output, new)):
             text, n = self._decode(row)
-            answers.append(Answer(text, describe(extract_smiles(text)), n, seconds))
+            answers.append(Answer(text, describe(extract_smiles(text)), n, seconds, likelihood))
         if num_return_sequences == 1:
             return answers
         return [answers[i : i + num_return_sequences] for i in range(0, len(answers), num_return_sequences)]
+
+    def _likelihoods(self, output, new: torch.Tensor) -> list[float]:
+        """Per sequence: exp(mean log-probability of its tokens up to and including the first stop token)."""
+        if getattr(output, "sequences_scores", None) is not None:  # beam search scores its beams itself
+            return output.sequences_scores.float().exp().tolist()
+        logprobs = torch.stack(output.scores, 1).float().log_softmax(-1)
+        chosen = logprobs.gather(-1, new[:, : logprobs.shape[1], None]).squeeze(-1)
+        stops = torch.isin(new[:, : logprobs.shape[1]], torch.tensor(self.stop_ids, device=new.device))
+        # tokens after the first stop are padding: a running count of stops before each position masks them
+        keep = (stops.cumsum(1) - stops.long()) == 0
+        mean = (chosen * keep).sum(1) / keep.sum(1).clamp(min=1)
+        return mean.exp().tolist()
 
     def ask(self, images, question: str, history=None, **generation) -> Answer:
         """One answer. `images`: one image or a list (path, bytes, data URL or PIL image)."""

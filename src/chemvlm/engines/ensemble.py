@@ -23,7 +23,7 @@ from chemvlm.chem import canonical_smiles
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query, load_engine
-from chemvlm.engines.schemes import read_schemes
+from chemvlm.engines.recognition import read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
@@ -111,7 +111,7 @@ class EnsembleEngine(Engine):
             return [self._member_candidates(member, [query])[0] for query in queries]
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
-        return read_schemes(self._read_pictures, queries)
+        return read_structures(self, self._read_pictures, queries)
 
     def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
         start = time.perf_counter()
@@ -130,6 +130,8 @@ class EnsembleEngine(Engine):
         began = time.perf_counter()
         errors = {label: value for label, value in found.items() if isinstance(value, Exception)}
         if len(errors) == len(found):
+            if len({str(err) for err in errors.values()}) == 1:  # the same complaint (a bad file): say it once
+                return self.failed(query, str(next(iter(errors.values()))), seconds)
             detail = "; ".join(f"{label}: {err}" for label, err in errors.items())
             return self.failed(query, f"every ensemble member failed ({detail})", seconds)
         candidates = {label: value for label, value in found.items() if label not in errors}

@@ -9,7 +9,7 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.smiles import parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query
-from chemvlm.engines.schemes import read_schemes
+from chemvlm.engines.recognition import no_structure, read_structures
 from chemvlm.model.build import build_config, parameter_counts
 from chemvlm.model.presets import load_preset
 from chemvlm.record import Prediction
@@ -18,6 +18,10 @@ from chemvlm.vision import ImageLoadError, load_image
 _SMILES_CHARS = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:*~]+")
 # A preset builds random weights in memory; beyond this it is a shape, not something to run.
 MAX_PRESET_PARAMETERS = 200_000_000
+# A structure reader's SMILES below this likelihood is not given: on pictures without a structure the
+# bundled model's best valid beam stays below 0.87, its right answers on real drawings lie above 0.91
+# (benchmarks/results/no-structure.md).
+MIN_LIKELIHOOD = 0.9
 
 
 def looks_like_smiles(text: str) -> bool:
@@ -34,7 +38,7 @@ class LocalEngine(Engine):
     name = "chemvlm"
 
     def __init__(self, spec, batch_size: int = 8, max_tiles: int | None = None, max_new_tokens: int = 256,
-                 num_candidates: int = 4, **generation):
+                 num_candidates: int = 4, min_likelihood: float = MIN_LIKELIHOOD, **generation):
         super().__init__(spec)
         if spec.kind == "preset":
             preset = load_preset(spec.target)
@@ -49,10 +53,12 @@ class LocalEngine(Engine):
         self.batch_size = batch_size
         self.options = dict(max_tiles=max_tiles, max_new_tokens=max_new_tokens, **generation)
         self.num_candidates = max(1, num_candidates)
+        # only a structure reader's answers are all SMILES, so only there a likelihood decides "none"
+        self.min_likelihood = min_likelihood if self.vlm.settings.ink_view else 0.0
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
         if self.vlm.settings.ink_view:  # a structure reader (chemvlm-mini): reaction schemes molecule by molecule
-            return read_schemes(self._read_pictures, queries)
+            return read_structures(self, self._read_pictures, queries)
         return self._read_pictures(queries)
 
     def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
@@ -71,15 +77,20 @@ class LocalEngine(Engine):
             items = [(images, query.question, query.history or None) for _, query, images in chunk]
             answers = self.vlm.ask_batch(items, **self.options)
             texts = [answer.text.strip() for answer in answers]
+            likelihoods = [answer.likelihood for answer in answers]
             # a SMILES-shaped answer RDKit rejects: the best valid beam replaces it (one beam search per chunk)
             broken = [i for i, t in enumerate(texts) if looks_like_smiles(t) and parse_smiles(t) is None]
             if broken and self.num_candidates > 1:
-                beams = self.candidates([chunk[i][1] for i in broken])
+                beams = self._beams([chunk[i][1] for i in broken])
                 for i, found in zip(broken, beams):
-                    texts[i] = found[0] if found else texts[i]
+                    texts[i], likelihoods[i] = found[0] if found else (texts[i], likelihoods[i])
             seconds = (time.perf_counter() - began) / len(chunk)
-            for (index, query, _), text in zip(chunk, texts):
-                results[index] = self._record(query, text, seconds)
+            for (index, query, _), text, likelihood in zip(chunk, texts, likelihoods):
+                if looks_like_smiles(text) and likelihood < self.min_likelihood:
+                    results[index] = no_structure(self, query, f"the model is unsure of what it read (likelihood "
+                                                               f"{likelihood:.2f}, below {self.min_likelihood:.2f})", seconds)
+                else:
+                    results[index] = self._record(query, text, seconds)
         return [results[i] for i in range(len(queries))]
 
     def _record(self, query: Query, text: str, seconds: float) -> Prediction:
@@ -94,7 +105,13 @@ class LocalEngine(Engine):
                                       smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
 
     def candidates(self, queries: list[Query]) -> list[list[str]]:
-        """The SMILES of the `num_candidates` best beams per query, best first (beams without one are left out)."""
+        """The SMILES of the `num_candidates` best beams per query, best first; beams without a valid SMILES
+        and beams below the likelihood threshold are left out."""
+        return [[smiles for smiles, likelihood in found if likelihood >= self.min_likelihood]
+                for found in self._beams(queries)]
+
+    def _beams(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
+        """(SMILES, likelihood) of the valid ones of the `num_candidates` best beams per query, best first."""
         k = self.num_candidates
         found = []
         for start in range(0, len(queries), self.batch_size):
@@ -106,5 +123,5 @@ class LocalEngine(Engine):
             options = {**self.options, "num_beams": k, "num_return_sequences": k, "do_sample": False}
             beams = self.vlm.ask_batch(items, **options)
             beams = [[b] for b in beams] if k == 1 else beams
-            found.extend([a.smiles for a in answers if a.molecule.valid] for answers in beams)
+            found.extend([(a.smiles, a.likelihood) for a in answers if a.molecule.valid] for answers in beams)
         return found

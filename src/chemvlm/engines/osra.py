@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -14,9 +15,10 @@ from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
 from chemvlm.engines.base import Engine, EngineError, Query
-from chemvlm.engines.schemes import read_schemes
+from chemvlm.engines.recognition import read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
+from chemvlm.vision.loading import reads_as_loaded
 
 IMAGE_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 
@@ -85,6 +87,16 @@ def kill_running() -> None:
             process.kill()
 
 
+def _failure(done: subprocess.CompletedProcess) -> str:
+    """osra's last line of complaint, or how it ended ("crashed (SIGABRT)", not "-6")."""
+    last = done.stderr.strip().splitlines()[-1:]
+    if last:
+        return last[0]
+    if done.returncode < 0:
+        return f"it crashed ({signal.Signals(-done.returncode).name})"
+    return f"it exited with status {done.returncode}"
+
+
 class OsraEngine(Engine):
     name = "osra"
 
@@ -111,7 +123,7 @@ class OsraEngine(Engine):
         direct = isinstance(image, (str, Path)) and not str(image).startswith("data:")
         label = str(image) if direct else "<image>"
         picture = load_image(image)  # the same validation and clear errors as every other engine
-        as_is = direct and scale == 1 and Path(image).suffix.lower() in IMAGE_SUFFIXES
+        as_is = direct and scale == 1 and Path(image).suffix.lower() in IMAGE_SUFFIXES and reads_as_loaded(image)
         if as_is:
             data = Path(image).read_bytes()  # osra reads the file itself (1-bit scans stay 1-bit)
         else:
@@ -135,7 +147,7 @@ class OsraEngine(Engine):
             except subprocess.TimeoutExpired:
                 raise EngineError(f"osra took longer than {self.timeout:g} s on {label}") from None
         if done.returncode != 0:
-            raise EngineError(f"osra failed on {label}: {done.stderr.strip().splitlines()[-1:] or done.returncode}")
+            raise EngineError(f"osra failed on {label}: {_failure(done)}")
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_text(done.stdout, encoding="utf-8")
@@ -179,7 +191,7 @@ class OsraEngine(Engine):
         )
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
-        return read_schemes(self._read_pictures, queries)
+        return read_structures(self, self._read_pictures, queries)
 
     def _read_pictures(self, queries: list[Query]) -> list[Prediction]:
         with ThreadPoolExecutor(self.workers) as pool:  # osra is single-threaded: run one per core

@@ -96,3 +96,16 @@ def load_image(source, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
         raise ImageLoadError(f"{name}: not a readable image ({err.__class__.__name__})") from None
     except (OSError, SyntaxError, ValueError) as err:
         raise ImageLoadError(f"{name}: damaged or truncated image ({err})") from None
+
+
+def reads_as_loaded(path: str | Path) -> bool:
+    """Whether a program reading the file itself sees the picture `load_image` gives, up to colour mode:
+    one frame, no EXIF rotation, no transparency. Otherwise it must be given the loaded picture."""
+    try:
+        with Image.open(path) as image:
+            frames = getattr(image, "n_frames", 1)
+            orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation; 1 is upright
+            transparent = "A" in image.getbands() or "transparency" in image.info
+            return frames == 1 and orientation == 1 and not transparent and not image.mode.startswith(("I", "F"))
+    except (OSError, SyntaxError, ValueError):
+        return False
