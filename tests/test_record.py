@@ -30,9 +30,10 @@ def test_writer_resumes_after_a_kill(tmp_path, suffix):
     with path.open("a") as handle:
         handle.write('{"id": "img3", "ima' if suffix == "jsonl" else "img3,img3.png,q,SMI" if suffix == "csv" else "img3\n  RDKit\n")
     resumed = PredictionWriter(path)
-    assert resumed.done == {"img0", "img1", "img2"}
+    assert resumed.done == {"img0", "img1", "img2"} and resumed.done_images == {"img0.png", "img1.png", "img2.png"}
     resumed.write(_prediction(3))
     assert PredictionWriter(path).done == {"img0", "img1", "img2", "img3"}
+    assert PredictionWriter(path).done_images == {"img0.png", "img1.png", "img2.png", "img3.png"}
     if suffix == "jsonl":
         assert [r.id for r in read_predictions(path)] == ["img0", "img1", "img2", "img3"]
     if suffix == "sdf":
@@ -40,6 +41,15 @@ def test_writer_resumes_after_a_kill(tmp_path, suffix):
 
         mols = list(Chem.SDMolSupplier(str(path)))
         assert len(mols) == 4 and mols[0].GetProp("canonical") == "CCO" and mols[1].GetNumAtoms() == 0
+
+
+def test_writer_refuses_an_output_it_cannot_write(tmp_path):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.csv").mkdir()
+    for bad, message in [("out.txt", "must end in .jsonl"), ("file/out.jsonl", "is not a folder"),
+                         ("folder.csv", "cannot be written")]:
+        with pytest.raises(RecordFileError, match=message):  # a ValueError too, for callers of the library
+            PredictionWriter(tmp_path / bad)
 
 
 def test_malformed_jsonl_names_file_and_line(tmp_path):

@@ -4,18 +4,64 @@ from __future__ import annotations
 
 import importlib
 import json
+import signal
 import sys
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from chemvlm.errors import InputError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="ChemVLM: read chemical images, answer chemistry questions.")
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # soft wrap: a line is never broken at 80 columns in a pipe or log
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
+# Files `ocr` finds in a folder and cannot read yet (other non-image files are skipped as "not an image").
+DOCUMENTS = {".pdf": "PDF documents are not read yet", ".svg": "SVG drawings are not read yet"}
+
+
+# typer raises click's exceptions: click's own, or (newer typer) those of the copy of click that it ships
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def _print_error(message: str) -> None:
+    errors.print(Text.assemble(("error:", "red"), " ", " ".join(message.splitlines())), highlight=False)
+
+
+@contextmanager
+def _one_line_errors():
+    """Our input errors and click's usage errors (bad option values, unknown options): one line, no panel."""
+    try:
+        yield
+    except _ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            raise  # typer prints the help
+        ctx = getattr(err, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        _print_error(err.format_message() + hint)
+        raise typer.Exit(err.exit_code) from None
+    except InputError as err:
+        _print_error(str(err))
+        raise typer.Exit(2) from None
+
+
+class _Commands(TyperGroup):
+    def make_context(self, *args, **kwargs):
+        with _one_line_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_errors():
+            return super().invoke(ctx)
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
+                  help="ChemVLM: read chemical images, answer chemistry questions.")
 
 ModelOption = typer.Option(None, "--model", "-m", help="Model spec: checkpoint dir, preset, osra, openai:URL#MODEL, ensemble:A,B. Default: the bundled chemvlm-mini together with osra when installed (see docs/mini.md).")
 
@@ -32,19 +78,20 @@ def ask(
     args: list[str] = typer.Argument(..., help="IMAGE... QUESTION (the last argument is the question)"),
     model: str | None = ModelOption,
     as_json: bool = typer.Option(False, "--json", help="Print the prediction record as JSON."),
-    max_tiles: int | None = typer.Option(None, help="Tiles per image (default: the model's, 6)."),
-    max_new_tokens: int = typer.Option(256, help="Longest answer in tokens."),
+    max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image (default: the model's, 6)."),
+    max_new_tokens: int = typer.Option(256, min=1, help="Longest answer in tokens."),
 ):
     """Ask a question about one or more images."""
     from chemvlm.chem import describe
     from chemvlm.engines import Query
 
     if len(args) < 2:
-        raise typer.BadParameter("give at least one image and a question")
+        raise UserError(f"{args[0]}: give at least one image and a question (the last argument)")
     *images, question = args
     options = {"max_tiles": max_tiles, "max_new_tokens": max_new_tokens} if _is_model(model) else {}
     engine = _engine(model, **options)
-    prediction = engine.predict([Query(id="1", images=images, question=question)])[0]
+    with _sigterm_as_ctrl_c():
+        prediction = engine.predict([Query(id="1", images=images, question=question)])[0]
     if prediction.error:
         raise UserError(prediction.error)
     if as_json:
@@ -70,17 +117,41 @@ def _is_model(model: str | None) -> bool:
     return ModelSpec.parse(model or default_model()).kind in ("local", "preset")
 
 
-def _collect_images(inputs: list[str]) -> list[Path]:
-    found = []
+def _collect_images(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The images to read, each file once however it was typed, and the files of folders that are skipped
+    (with why). A file named on the command line is always read: it gets a record, an error one at worst."""
+    found, skipped = {}, []  # resolved path: the path as first typed
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                if file.suffix.lower() in IMAGE_SUFFIXES:
+                    found.setdefault(file.resolve(), file)
+                else:
+                    skipped.append((file, DOCUMENTS.get(file.suffix.lower(), "not an image")))
         elif path.is_file():
-            found.append(path)
+            found.setdefault(path.resolve(), path)
         else:
             raise UserError(f"{item}: no such file or directory")
-    return found
+    return list(found.values()), skipped
+
+
+@contextmanager
+def _sigterm_as_ctrl_c():
+    """SIGTERM ends a run as Ctrl-C does (KeyboardInterrupt: exit status 130; what is written stays) and kills
+    the osra processes still running: Ctrl-C in a terminal reaches them too, a SIGTERM reaches this process only,
+    and the worker threads waiting on osra would keep the run alive until osra is done."""
+    def stop(signum, frame):
+        osra = sys.modules.get("chemvlm.engines.osra")  # not imported: no osra process to stop
+        if osra is not None:
+            osra.kill_running()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -89,7 +160,7 @@ def ocr(
     output: Path = typer.Option(..., "--output", "-o", help="results.jsonl, results.csv or results.sdf (appended; a rerun resumes)."),
     model: str | None = ModelOption,
     question: str = typer.Option("What is the SMILES of the molecule in the image?", help="Question asked for every image."),
-    batch_size: int = typer.Option(8, help="Images per generate call of a local model."),
+    batch_size: int = typer.Option(8, min=1, help="Images per generate call of a local model."),
 ):
     """Recognise the structure in every image and write one prediction record per image."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -97,26 +168,50 @@ def ocr(
     from chemvlm.engines import Query
     from chemvlm.record import PredictionWriter
 
+    images, skipped = _collect_images(inputs)
     writer = PredictionWriter(output)
-    images = _collect_images(inputs)
-    todo = [p for p in images if str(p) not in writer.done]
+    for path, why in skipped:
+        errors.print(f"{path}: skipped, {why}", markup=False, highlight=False)
+    # A record's `image` is the absolute path of the file read, so that a rerun finds it however the path is
+    # typed and from wherever it is run; its `id` is the path as typed. Records of earlier versions have the
+    # typed path in `image` too: taken from the current directory, as before.
+    done = {Path(image).resolve() for image in writer.done_images if image}
+    todo = [p for p in images if p.resolve() not in done]
     engine = _engine(model, **({"batch_size": batch_size} if _is_model(model) else {}))
     step = max(1, engine.batch_size)  # a local model's batch, or one osra process per worker
-    valid = failed = 0
+    written = []
+
+    def write(prediction, path):
+        writer.write(replace(prediction, image=str(path.resolve())))
+        written.append(prediction)
+
+    readable = []
+    for path in todo:  # a document named on the command line gets its record without the engine
+        if path.suffix.lower() in DOCUMENTS:
+            query = Query(id=str(path), images=[str(path)], question=question)
+            write(engine.failed(query, f"{path}: {DOCUMENTS[path.suffix.lower()]}"), path)
+        else:
+            readable.append(path)
     columns = [TextColumn("[bold]ocr"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        task = progress.add_task("ocr", total=len(images), completed=len(images) - len(todo))
-        for start in range(0, len(todo), step):
-            chunk = todo[start : start + step]
-            for prediction in engine.predict([Query(id=str(p), images=[str(p)], question=question) for p in chunk]):
-                writer.write(prediction)
-                valid += prediction.valid
-                failed += prediction.error is not None
-            progress.advance(task, len(chunk))
+    try:
+        with _sigterm_as_ctrl_c(), Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+            task = progress.add_task("ocr", total=len(images), completed=len(images) - len(readable))
+            for start in range(0, len(readable), step):
+                chunk = readable[start : start + step]
+                predictions = engine.predict([Query(id=str(p), images=[str(p)], question=question) for p in chunk])
+                for prediction, path in zip(predictions, chunk):
+                    write(prediction, path)
+                progress.advance(task, len(chunk))
+    except KeyboardInterrupt:
+        kept = len(images) - len(todo) + len(written)
+        errors.print(f"interrupted: {kept} of {len(images)} images are in {output}; the same command resumes",
+                     markup=False, highlight=False)
+        raise
+    valid, failed = sum(p.valid for p in written), sum(p.error is not None for p in written)
     console.print(
         f"{len(images)} images: {len(images) - len(todo)} already done, {len(todo)} recognised now "
-        f"({valid} valid SMILES, {failed} failed) -> {output}",
-        highlight=False,
+        f"({valid} valid SMILES, {failed} failed), {len(skipped)} other files skipped -> {output}",
+        highlight=False, soft_wrap=True,
     )
 
 
@@ -185,8 +280,4 @@ _register_areas()
 
 
 def main() -> None:
-    try:
-        app()
-    except InputError as err:
-        Console(stderr=True).print(f"[red]error:[/red] {err}", highlight=False)
-        sys.exit(2)
+    app()  # errors a user can fix are one line and exit status 2: see _one_line_errors

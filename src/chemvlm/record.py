@@ -49,7 +49,7 @@ FIELDS = [f.name for f in fields(Prediction)]
 
 
 class RecordFileError(InputError, ValueError):
-    """A predictions file that cannot be read back; names the file and line."""
+    """A predictions file that cannot be read back or written; names the file (and line)."""
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:
@@ -64,38 +64,51 @@ def read_predictions(path: str | Path) -> list[Prediction]:
 
 
 class PredictionWriter:
-    """Appends records to .jsonl, .csv or .sdf; `done` holds the ids already in the file."""
+    """Appends records to .jsonl, .csv or .sdf; `done` holds the ids already in the file and `done_images`
+    their `image` fields. A file that cannot be written is refused here, before any item is worked on."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in ("jsonl", "csv", "sdf"):
-            raise ValueError(f"{self.path}: output must end in .jsonl, .csv or .sdf")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._truncate_partial()
-        self.done: set[str] = self._read_done() if self.path.exists() else set()
+            raise RecordFileError(f"{self.path}: output must end in .jsonl, .csv or .sdf")
+        folder = next(p for p in self.path.parents if p.exists())  # the first part of the path that exists
+        if not folder.is_dir():
+            raise RecordFileError(f"{self.path}: {folder} is not a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.open("a", encoding="utf-8").close()  # fails now (permissions, a folder of that name) rather than mid-run
+            self._truncate_partial()
+            done = self._read_done()
+        except OSError as err:
+            raise RecordFileError(f"{self.path}: cannot be written ({err.strerror})") from None
+        except UnicodeDecodeError:
+            raise RecordFileError(f"{self.path}: not a UTF-8 text file, so not a predictions file") from None
+        self.done: set[str] = {id for id, _ in done}
+        self.done_images: set[str] = {image for _, image in done}
 
-    def _read_done(self) -> set[str]:
+    def _read_done(self) -> list[tuple[str, str]]:
+        """(id, image) of every complete record in the file."""
         if self.format == "jsonl":
-            done = set()
+            done = []
             with self.path.open(encoding="utf-8") as handle:
                 for line in handle:
                     try:
-                        done.add(str(json.loads(line)["id"]))
+                        row = json.loads(line)
+                        done.append((str(row["id"]), str(row.get("image") or "")))
                     except (json.JSONDecodeError, KeyError, TypeError):
                         continue  # not a record: the item it meant is redone
             return done
         if self.format == "csv":
             with self.path.open(encoding="utf-8", newline="") as handle:
-                return {row["id"] for row in csv.DictReader(handle) if row.get("id")}
+                return [(row["id"], row.get("image") or "") for row in csv.DictReader(handle) if row.get("id")]
         text = self.path.read_text(encoding="utf-8")
-        records = text.split("$$$$")[:-1]  # a record without its terminator was cut by a kill
-        done = set()
-        for record in records:
+        done = []
+        for record in text.split("$$$$")[:-1]:  # a record without its terminator was cut by a kill
             lines = record.splitlines()
-            for i, line in enumerate(lines):
-                if line.strip() == "> <id>" and i + 1 < len(lines):
-                    done.add(lines[i + 1].strip())
+            values = {key.strip()[3:-1]: value.strip() for key, value in zip(lines, lines[1:]) if key.startswith("> <")}
+            if values.get("id"):
+                done.append((values["id"], values.get("image", "")))
         return done
 
     def _truncate_partial(self) -> None:
@@ -127,6 +140,7 @@ class PredictionWriter:
             handle.write(line)
             handle.flush()
         self.done.add(prediction.id)
+        self.done_images.add(prediction.image)
 
 
 def _sdf_record(prediction: Prediction) -> str:
