@@ -3,6 +3,7 @@ every one accounted for (answered, or refused with 429 and Retry-After)."""
 
 import base64
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -75,3 +76,48 @@ def test_a_full_queue_refuses_with_429_and_retry_after_and_loses_nothing(message
         # the server is still healthy and answers once the queue drained
         again = httpx.post(url + "/v1/chat/completions", json=body, timeout=120)
         assert again.status_code == 200
+
+
+def test_a_burst_with_short_client_timeouts_is_answered_or_refused_and_nothing_is_computed_for_departed_clients(
+        fixtures):
+    # osra (0.6 s or more an item here), one item per call, 3 waiting at most. Two patient requests keep the
+    # engine busy; then 6 clients that give up after 0.3 s arrive together, and 6 that wait right after them.
+    # Every patient client hears 200 or 429 (none times out waiting for a verdict), and the engine computes
+    # exactly the requests answered: nothing for a client that left.
+    images = ["data:image/png;base64," + base64.b64encode(p.read_bytes()).decode()
+              for p in sorted((fixtures / "ocsr").glob("*.png"))]
+    body = lambda i: {"model": "osra", "messages": [{"role": "user", "content": [  # noqa: E731
+        {"type": "image_url", "image_url": {"url": images[i % len(images)]}}, {"type": "text", "text": "SMILES?"}]}]}
+    config = ServeConfig(model_name="osra", batch_size=1, queue_size=3)
+    with serving(create_app(load_engine("osra"), config)) as url:
+        def send(i: int, timeout: float):
+            try:
+                return httpx.post(url + "/v1/chat/completions", json=body(i), timeout=timeout)
+            except httpx.TimeoutException:
+                return None
+
+        def arrived(count: int) -> None:  # the server has seen `count` requests besides the warm-up
+            while True:
+                h = httpx.get(url + "/health").json()
+                if h["in_engine"] + h["queued"] + h["rejected"] + h["withdrawn"] + h["answered"] - 1 >= count:
+                    return
+                time.sleep(0.01)
+
+        assert send(0, 60).status_code == 200  # warm-up: the server learns the engine's pace
+        with ThreadPoolExecutor(16) as pool:
+            blockers = [pool.submit(send, i, 60) for i in range(2)]
+            arrived(2)
+            impatient = [pool.submit(send, i, 0.3) for i in range(6)]
+            arrived(8)
+            patient = [pool.submit(send, i, 60) for i in range(6)]
+            patient = [f.result() for f in blockers + patient]
+            impatient = [f.result() for f in impatient]
+        health = httpx.get(url + "/health").json()
+
+    assert all(r is not None and r.status_code in (200, 429) for r in patient)
+    assert all(r is None or r.status_code == 429 for r in impatient)
+    refused = [r for r in patient + impatient if r is not None and r.status_code == 429]
+    assert refused and all(int(r.headers["Retry-After"]) >= 1 for r in refused)
+    assert any(r is None for r in impatient)  # some gave up while queued
+    answered = 1 + sum(r.status_code == 200 for r in patient)
+    assert health["abandoned"] == 0 and health["batched_requests"] == health["answered"] == answered

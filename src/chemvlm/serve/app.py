@@ -19,11 +19,11 @@ from chemvlm.engines import Engine, EngineError, Query
 from chemvlm.record import Prediction
 from chemvlm.serve import errors
 from chemvlm.serve.backend import Backend, StreamJob
-from chemvlm.serve.batcher import Batcher, Closed, QueueFull
+from chemvlm.serve.batcher import Batcher, Busy, Closed
 from chemvlm.serve.chemistry import chemistry
 from chemvlm.serve.config import ServeConfig
 from chemvlm.serve.errors import APIError
-from chemvlm.serve.images import load_images
+from chemvlm.serve.images import read_images
 from chemvlm.serve.limits import BodyLimit
 from chemvlm.serve.request import ChatRequest, read_turn
 
@@ -32,10 +32,18 @@ STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; connect-src 'self'"}
 
 
+def pixels(payload: Query | StreamJob) -> int:
+    """What a queued request will cost decoded: its images' pixels, read from their headers."""
+    query = payload.query if isinstance(payload, StreamJob) else payload
+    return sum(image.size[0] * image.size[1] for image in query.images)
+
+
 def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     config = config or ServeConfig()
-    backend = Backend(engine)
-    batcher = Batcher(backend.handle, config.batch_size or engine.batch_size, config.batch_wait, config.queue_size)
+    backend = Backend(engine, config.max_pixels)
+    batcher = Batcher(backend.handle, config.batch_size or engine.batch_size, config.batch_wait, config.queue_size,
+                      config.queue_timeout, weigh=pixels,
+                      max_weight=config.batch_pixels or config.max_pixels * max(1, config.max_images))
     started = int(time.time())
 
     @asynccontextmanager
@@ -56,20 +64,47 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), config.api_key.encode()):
             raise APIError(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'")
 
+    def require_json(request: Request) -> None:
+        # Only JSON with its header: a body without one could come from any web page (a form, or a fetch
+        # that needs no CORS preflight), and this server has no key by default.
+        kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if kind != "application/json" and not kind.endswith("+json"):
+            raise APIError(415, f"Content-Type: send the body as JSON with the header 'Content-Type: application/json' "
+                                f"(got {kind or 'no Content-Type'})", "Content-Type")
+
     def submit(payload, key, alone=False) -> asyncio.Future:
         try:
             return batcher.submit(payload, key, alone)
-        except QueueFull as err:
-            raise APIError(429, f"server busy: {err}", retry_after=err.retry_after) from None
+        except Busy as err:
+            raise failure(err) from None
         except Closed as err:
             raise APIError(503, f"server unavailable: {err}", retry_after=5) from None
 
     def failure(err: Exception) -> APIError:
         if isinstance(err, APIError):
             return err
+        if isinstance(err, Busy):
+            return APIError(429, f"server busy: {err}", retry_after=err.retry_after)
         if isinstance(err, (EngineError, Closed)):
             return APIError(503, f"engine unavailable: {err}", retry_after=5)
         return APIError(500, f"engine failed: {type(err).__name__}: {err}")
+
+    async def answered(future: asyncio.Future, request: Request):
+        """The job's result, or, when the client disconnects first, the job withdrawn (never computed if
+        it was still queued)."""
+        async def disconnected():
+            while (await request.receive())["type"] != "http.disconnect":  # the body is read: only this is left
+                pass
+
+        gone = asyncio.ensure_future(disconnected())
+        try:
+            await asyncio.wait({future, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+        if not future.done():
+            future.cancel()
+            raise APIError(499, "the client closed the connection")  # nobody is left to read it
+        return future.result()
 
     def completion_id() -> str:
         return "chatcmpl-" + uuid.uuid4().hex[:24]
@@ -77,22 +112,26 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
     @app.get("/health")
     def health():
         return {"status": "ok", "model": config.model_name, "engine": engine.name, "batch_size": batcher.batch_size,
-                "queued": len(batcher.pending), "queue_size": batcher.queue_size, **batcher.stats.to_dict()}
+                "queued": len(batcher.pending), "queue_size": batcher.queue_size, "in_engine": batcher.in_engine,
+                "queue_timeout": config.queue_timeout, "expected_wait": round(batcher.expected_wait(), 2),
+                **batcher.stats.to_dict()}
 
     @app.get("/v1/models", dependencies=[Depends(require_key)])
     def models():
         return {"object": "list", "data": [{"id": config.model_name, "object": "model", "created": started,
                                             "owned_by": "chemvlm"}]}
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(require_key)])
-    async def chat_completions(request: ChatRequest):
-        turn = read_turn(request, config)
-        images = await run_in_threadpool(load_images, turn.images, config)
+    @app.post("/v1/chat/completions", dependencies=[Depends(require_key), Depends(require_json)])
+    async def chat_completions(body: ChatRequest, request: Request):
+        turn = read_turn(body, config)
+        # encoded bytes and header checks only: pixels are decoded in the engine's batch, once admitted
+        images = await run_in_threadpool(read_images, turn.images, config)
         query = Query(id=completion_id(), images=images, question=turn.question, history=turn.history)
-        if request.stream:
+        if body.stream:
             return _stream(query, turn.max_tokens)
+        future = submit(query, backend.key(turn.max_tokens))
         try:
-            prediction: Prediction = await submit(query, backend.key(turn.max_tokens))
+            prediction: Prediction = await answered(future, request)
         except Exception as err:
             raise failure(err) from None
         if prediction.error:
@@ -141,8 +180,10 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                 yield chunk({}, "stop", chemistry=chemistry(prediction))
                 yield "data: [DONE]\n\n"
             finally:
-                if job is not None and not future.done():
-                    job.cancelled.set()  # the client left: stop generating for nobody
+                if not future.done():  # the client left: withdraw the job, or stop generating for nobody
+                    future.cancel()
+                    if job is not None:
+                        job.cancelled.set()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

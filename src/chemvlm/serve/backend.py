@@ -1,11 +1,13 @@
 """The engine behind the server: batched `predict` calls, and token streaming where the engine can.
 
 Only the local model streams token by token (ChemVLM.stream); other engines (osra, a proxied server)
-answer whole, and the answer is sent as one piece of the stream.
+answer whole, and the answer is sent as one piece of the stream. Queries arrive with encoded images
+(serve.images.Encoded); they are decoded here, in the batch, just before the engine call.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from chemvlm.engines import Engine, Query
 from chemvlm.engines.local import LocalEngine
 from chemvlm.record import Prediction
+from chemvlm.serve.errors import APIError
+from chemvlm.serve.images import decode
 
 
 @dataclass
@@ -35,8 +39,9 @@ class _StopWhen(StoppingCriteria):
 
 
 class Backend:
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, max_pixels: int):
         self.engine = engine
+        self.max_pixels = max_pixels
         self.streams_tokens = isinstance(engine, LocalEngine)
         self.lock = threading.Lock()  # one model call at a time, whoever calls
 
@@ -44,16 +49,33 @@ class Backend:
         """Requests batch together when this matches: the answer budget matters only to the local model."""
         return ("predict", max_tokens if self.streams_tokens else None)
 
+    def _decoded(self, query: Query) -> Query:
+        return dataclasses.replace(query, images=[decode(image, self.max_pixels) for image in query.images])
+
     def handle(self, key, payloads: list) -> list:
         with self.lock:
             if key[0] == "stream":
-                return [self._stream(payloads[0])]
+                job = payloads[0]
+                try:
+                    job.query = self._decoded(job.query)
+                except APIError as err:
+                    return [err]
+                return [self._stream(job)]
             return self._predict(payloads, key[1])
 
-    def _predict(self, queries: list[Query], max_tokens: int | None) -> list[Prediction]:
+    def _predict(self, queries: list[Query], max_tokens: int | None) -> list:
+        """One result per query: a Prediction, or the APIError of an image that does not decode."""
+        results, ready = {}, []
+        for index, query in enumerate(queries):
+            try:
+                ready.append((index, self._decoded(query)))
+            except APIError as err:
+                results[index] = err
         if max_tokens is not None:
             self.engine.options = {**self.engine.options, "max_new_tokens": max_tokens}
-        return self.engine.predict(queries)
+        if ready:
+            results.update(zip((i for i, _ in ready), self.engine.predict([q for _, q in ready])))
+        return [results[i] for i in range(len(queries))]
 
     def _stream(self, job: StreamJob) -> Prediction:
         began = time.perf_counter()

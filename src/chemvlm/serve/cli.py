@@ -26,6 +26,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int | None = typer.Option(None, min=1, help="Requests per engine call (default: the engine's)."),
         batch_wait_ms: float = typer.Option(20.0, min=0, help="How long a batch waits to fill, from idle."),
         queue_size: int = typer.Option(64, min=0, help="Waiting requests; more get 429 with Retry-After."),
+        queue_timeout: float = typer.Option(30.0, min=0.001, help="Seconds a request may wait for the engine; longer (expected) waits get 429 with Retry-After."),
         max_body_mb: float = typer.Option(20.0, min=0.001, help="Largest request body."),
         max_pixels: int = typer.Option(16_000_000, min=1, help="Largest image, in pixels."),
         max_images: int = typer.Option(4, min=0, help="Images per request."),
@@ -45,9 +46,9 @@ def register(app: typer.Typer) -> None:
         engine = load_engine(spec, **options)
         config = ServeConfig(
             model_name=name or served_name(str(spec)), api_key=api_key or None, batch_size=batch_size,
-            batch_wait=batch_wait_ms / 1000, queue_size=queue_size, max_body_bytes=int(max_body_mb * 1024 * 1024),
-            max_pixels=max_pixels, max_images=max_images, max_tokens=max_tokens,
-            default_tokens=min(256, max_tokens), allow_remote_images=allow_remote_images,
+            batch_wait=batch_wait_ms / 1000, queue_size=queue_size, queue_timeout=queue_timeout,
+            max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_images=max_images,
+            max_tokens=max_tokens, default_tokens=min(256, max_tokens), allow_remote_images=allow_remote_images,
         )
         if host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
             typer.echo(f"warning: listening on {host} without an API key (--api-key or {API_KEY_VARIABLE})", err=True)

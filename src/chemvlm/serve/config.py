@@ -14,8 +14,11 @@ class ServeConfig:
     batch_size: int | None = None  # requests per engine call; None: the engine's own batch size
     batch_wait: float = 0.02  # seconds a batch waits to fill after its first request (from idle)
     queue_size: int = 64  # requests waiting beyond the running batch; more get 429 + Retry-After
+    queue_timeout: float | None = 30.0  # seconds a request may wait for the engine: 429 for longer (expected) waits
     max_body_bytes: int = 20 * 1024 * 1024  # a 20 MB body holds several large scans as base64
     max_pixels: int = 16_000_000  # per image; a 600-dpi A4 page is 35 MP, a figure is far less
+    batch_pixels: int | None = None  # decoded pixels per engine call (its first request always goes); None:
+    # those of one largest request (max_pixels x max_images), so huge images go one request at a time
     max_images: int = 4  # image parts per request, over all messages
     max_tokens: int = 1024  # the largest `max_tokens` a request may ask for
     default_tokens: int = 256  # answer length when the request names none

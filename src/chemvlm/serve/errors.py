@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-         413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
-         500: "server_error", 503: "server_error"}
+         413: "invalid_request_error", 415: "invalid_request_error", 422: "invalid_request_error",
+         429: "rate_limit_error", 500: "server_error", 503: "server_error"}
 
 
 class APIError(Exception):

@@ -1,6 +1,20 @@
-"""Turn the image URLs of a request into checked PIL images, so that engines never see client strings."""
+"""The images of a request, in two steps so that memory follows the queue, not the arrivals:
+
+- `read_images`, before admission: the encoded bytes (base64 decoded, or fetched), with the format and
+  size read from the header only (PIL opens lazily), so a bad or oversized image is a 400 at once;
+- `decode`, in the engine's batch, only for admitted requests whose client still waits: checked, flattened
+  RGB pixels. A queued request holds its encoded bytes; the pixels exist only for the batch being computed.
+
+Engines never see a string from a client.
+"""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import io
+import warnings
+from dataclasses import dataclass
 
 import httpx
 from PIL import Image
@@ -9,6 +23,15 @@ from chemvlm.serve.config import ServeConfig
 from chemvlm.serve.errors import APIError
 from chemvlm.serve.request import ImageRef
 from chemvlm.vision import ImageLoadError, load_image
+
+
+@dataclass(eq=False)
+class Encoded:
+    """An image as the client sent it, checked on its header only."""
+
+    field: str  # where it was in the request, for error messages
+    data: bytes
+    size: tuple[int, int]
 
 
 def _fetch(url: str, field: str, config: ServeConfig) -> bytes:
@@ -27,13 +50,42 @@ def _fetch(url: str, field: str, config: ServeConfig) -> bytes:
     return bytes(data)
 
 
-def load_images(images: list[ImageRef], config: ServeConfig) -> list[Image.Image]:
-    """Decoded, flattened RGB images within the pixel limit; a bad one is a 400 naming its field."""
-    loaded = []
+def _bytes(image: ImageRef, config: ServeConfig) -> bytes:
+    if not image.url.startswith("data:"):
+        return _fetch(image.url, image.field, config)
+    header, _, payload = image.url.partition(",")
+    if ";base64" not in header:
+        raise APIError(400, f"{image.field}: {header[:40]}: only base64 data URLs are supported", image.field)
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise APIError(400, f"{image.field}: {header[:40]}: bad base64 data ({err})", image.field) from None
+
+
+def read_images(images: list[ImageRef], config: ServeConfig) -> list[Encoded]:
+    """Encoded images whose header names a known format and a size within the pixel limit; else a 400."""
+    read = []
     for image in images:
-        source = image.url if image.url.startswith("data:") else _fetch(image.url, image.field, config)
+        data = _bytes(image, config)
+        name = image.url[:40] + "…" if image.url.startswith("data:") else image.url
         try:
-            loaded.append(load_image(source, max_pixels=config.max_pixels))
-        except ImageLoadError as err:
-            raise APIError(400, f"{image.field}: {err}", image.field) from None
-    return loaded
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(data)) as opened:  # the header only: no pixel is decoded
+                    size = opened.size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            message = f"{image.field}: {name}: not a readable image ({type(err).__name__})"
+            raise APIError(400, message, image.field) from None
+        if size[0] * size[1] > config.max_pixels:
+            raise APIError(400, f"{image.field}: {name}: {size[0]}x{size[1]} pixels is over the limit of "
+                                f"{config.max_pixels}", image.field)
+        read.append(Encoded(image.field, data, size))
+    return read
+
+
+def decode(image: Encoded, max_pixels: int) -> Image.Image:
+    """The checked RGB pixels of an admitted image; a damaged one is a 400 naming its field."""
+    try:
+        return load_image(image.data, max_pixels=max_pixels)
+    except ImageLoadError as err:
+        raise APIError(400, f"{image.field}: {err}", image.field) from None
