@@ -120,6 +120,8 @@ def main() -> None:
     by_id = {i.id: i for i in items}
     rows = []
     for name, predictions in systems.items():
+        if not predictions:  # a variant with nothing cached under --cached-only
+            continue
         scored = score([by_id[p.id] for p in predictions], predictions)["smiles"]
         groups = scored.get("by_subset", {})
         cells = []

@@ -78,15 +78,20 @@ class LocalEngine(Engine):
             answers = self.vlm.ask_batch(items, **self.options)
             texts = [answer.text.strip() for answer in answers]
             likelihoods = [answer.likelihood for answer in answers]
+            # an answer that never ended is a loop, not a reading: no beams are spent on it
+            ran_on = {i for i, a in enumerate(answers) if a.new_tokens >= self.options["max_new_tokens"]}
             # a SMILES-shaped answer RDKit rejects: the best valid beam replaces it (one beam search per chunk)
-            broken = [i for i, t in enumerate(texts) if looks_like_smiles(t) and parse_smiles(t) is None]
+            broken = [i for i, t in enumerate(texts)
+                      if i not in ran_on and looks_like_smiles(t) and parse_smiles(t) is None]
             if broken and self.num_candidates > 1:
                 beams = self._beams([chunk[i][1] for i in broken])
                 for i, found in zip(broken, beams):
                     texts[i], likelihoods[i] = found[0] if found else (texts[i], likelihoods[i])
             seconds = (time.perf_counter() - began) / len(chunk)
-            for (index, query, _), text, likelihood in zip(chunk, texts, likelihoods):
-                if looks_like_smiles(text) and likelihood < self.min_likelihood:
+            for i, ((index, query, _), text, likelihood) in enumerate(zip(chunk, texts, likelihoods)):
+                if i in ran_on and self.min_likelihood > 0:
+                    results[index] = no_structure(self, query, "the model's answer ran on without ending", seconds)
+                elif looks_like_smiles(text) and likelihood < self.min_likelihood:
                     results[index] = no_structure(self, query, f"the model is unsure of what it read (likelihood "
                                                                f"{likelihood:.2f}, below {self.min_likelihood:.2f})", seconds)
                 else:

@@ -157,24 +157,28 @@ class OsraEngine(Engine):
         """SMILES for one image: the longest structure osra reports (empty when none)."""
         return max((s for s, _ in parse_osra_confidence(self.run(image, variant))), key=len, default="")
 
+    def _main_structure(self, image, variant: str) -> tuple[str, str, float] | None:
+        """(variant, SMILES, osra confidence) of the longest structure one variant run prints, or None."""
+        lines = parse_osra_confidence(self.run(image, variant))
+        if not lines:
+            return None
+        smiles, confidence = max(lines, key=lambda line: len(line[0]))
+        return variant, smiles, confidence
+
     def scored_candidates(self, image) -> list[tuple[str, str, float]]:
         """(variant, SMILES, osra confidence) of the main structure of every variant run."""
-        found = []
-        for variant in self.variants:
-            lines = parse_osra_confidence(self.run(image, variant))
-            if lines:
-                smiles, confidence = max(lines, key=lambda line: len(line[0]))
-                found.append((variant, smiles, confidence))
-        return found
+        return [found for v in self.variants if (found := self._main_structure(image, v)) is not None]
 
     def candidates(self, queries: list[Query]) -> list[list[str]]:
-        def one(query):
+        for query in queries:
             if len(query.images) != 1:
                 raise EngineError(f"{query.id}: osra reads exactly one image per question, got {len(query.images)}")
-            return [smiles for _, smiles, _ in self.scored_candidates(query.images[0])]
-
+        # every (picture, variant) run is a job of its own: one picture's variants use both cores too
+        jobs = [(query.images[0], variant) for query in queries for variant in self.variants]
         with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(one, queries))
+            found = list(pool.map(lambda job: self._main_structure(*job), jobs))
+        n = len(self.variants)
+        return [[f[1] for f in found[i * n : (i + 1) * n] if f is not None] for i in range(len(queries))]
 
     def _one(self, query: Query) -> Prediction:
         start = time.perf_counter()
