@@ -17,6 +17,7 @@ from chemvlm.bench.benchmarks import load_bench
 from chemvlm.bench.metrics import score_smiles
 from chemvlm.bench.scoring import score
 from chemvlm.chem import canonical_smiles, describe
+from chemvlm.chem.smiles import unreadable_atoms
 from chemvlm.chem.explain import explain
 from chemvlm.engines.ensemble import ENSEMBLE_VARIANTS, choose
 from chemvlm.engines.osra import VARIANTS, OsraEngine, parse_osra_confidence
@@ -62,8 +63,9 @@ def main() -> None:
             outputs[item.id]["default"] = [(harness[item.id].smiles or "", 0.0)]
     print(f"osra outputs ready in {time.perf_counter() - started:.0f} s")
 
-    def main_structure(lines):
-        return max(lines, key=lambda line: len(line[0])) if lines else ("", 0.0)
+    def main_structure(lines):  # as the osra engine takes it: an answer with atoms osra could not read is none
+        smiles, confidence = max(lines, key=lambda line: len(line[0])) if lines else ("", 0.0)
+        return ("", confidence) if unreadable_atoms(smiles) else (smiles, confidence)
 
     have = {v: [i for i in items if outputs[i.id][v] is not None] for v in VARIANTS}
     systems: dict[str, list[Prediction]] = {}

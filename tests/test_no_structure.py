@@ -147,3 +147,14 @@ def test_placeholder_atoms_are_named_in_the_explanation():
 def test_the_bundled_model_has_a_name():
     spec = ModelSpec.parse("chemvlm-mini")
     assert spec.kind == "local" and Path(spec.target) == BUNDLED_MODEL and str(spec) == "chemvlm-mini"
+
+
+def test_atoms_osra_could_not_read_are_no_structure():
+    from chemvlm.chem.smiles import unreadable_atoms
+
+    assert unreadable_atoms("CC*C1*CC2CCC(C(C)CC)CC12") == 2  # `*` inside rings and chains: unread marks
+    assert unreadable_atoms("*c1ccccc1") == 0 and unreadable_atoms("CCO") == 0  # an R group ends a chain
+    # overlapping circles of a logo, which osra reads as a ring system with unread atoms
+    logo = next(image for i, (kind, image) in enumerate(non_structure_images(57, seed=1)) if i == 56)
+    record = load_engine("osra").predict([Query(id="logo", images=[logo], question=QUESTION)])[0]
+    assert not record.smiles and "osra could not read 2 of the atoms it found" in record.answer

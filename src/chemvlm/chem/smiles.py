@@ -35,6 +35,13 @@ def parse_smiles(smiles: str) -> Chem.Mol | None:
     return mol
 
 
+def unreadable_atoms(smiles: str) -> int:
+    """`*` atoms bonded to two or more atoms: not an R group or an attachment point (those end a chain) but
+    an atom the recogniser could not read, as osra writes them for letters, circles and other marks."""
+    mol = parse_smiles(smiles) if smiles else None
+    return 0 if mol is None else sum(a.GetAtomicNum() == 0 and a.GetDegree() >= 2 for a in mol.GetAtoms())
+
+
 def canonical_smiles(smiles: str, isomeric: bool = True) -> str | None:
     """RDKit canonical SMILES, or None when invalid. `isomeric=False` drops stereo."""
     mol = parse_smiles(smiles)

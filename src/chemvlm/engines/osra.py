@@ -15,7 +15,8 @@ from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
 from chemvlm.engines.base import Engine, EngineError, Query
-from chemvlm.engines.recognition import read_structures
+from chemvlm.chem.smiles import unreadable_atoms
+from chemvlm.engines.recognition import no_structure, read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 from chemvlm.vision.loading import reads_as_loaded
@@ -163,7 +164,7 @@ class OsraEngine(Engine):
         if not lines:
             return None
         smiles, confidence = max(lines, key=lambda line: len(line[0]))
-        return variant, smiles, confidence
+        return None if unreadable_atoms(smiles) else (variant, smiles, confidence)
 
     def scored_candidates(self, image) -> list[tuple[str, str, float]]:
         """(variant, SMILES, osra confidence) of the main structure of every variant run."""
@@ -188,6 +189,9 @@ class OsraEngine(Engine):
             smiles = self.recognise(query.images[0], self.variants[0])
         except (ImageLoadError, EngineError) as err:
             return self.failed(query, str(err), time.perf_counter() - start)
+        if unreadable_atoms(smiles):  # marks osra could not read inside a ring or chain: none of its right answers
+            return no_structure(self, query, f"osra could not read {unreadable_atoms(smiles)} of the atoms it found",
+                                time.perf_counter() - start)
         answer = answer_question(smiles, query.question)
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
