@@ -265,3 +265,31 @@ def test_earlier_turns_reach_the_model_as_history(tiny_client, tiny, example_url
         assert text == expected.text
     without = tiny.ask(image, "And its formula?", max_new_tokens=12, max_tiles=1)
     assert without.text != expected.text  # the history changes the prompt the model sees
+
+
+# ---- the bundled structure reader: the streamed answer is the plain answer ----------------------------------
+
+@pytest.fixture(scope="module")
+def mini_client():
+    with serving(create_app(load_engine("chemvlm-mini"), ServeConfig(model_name="chemvlm-mini"))) as url:
+        yield openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_the_bundled_model_streams_the_same_checked_answer_as_the_plain_api(mini_client):
+    from chemvlm.chem import draw_molecule
+
+    drawing = data_url(draw_molecule("CC(C)Cc1ccc(cc1)C(C)C(=O)O", size=(300, 300)))  # a clean drawing it reads
+    messages = user("What is this molecule?", drawing)
+    plain = mini_client.chat.completions.create(model="chemvlm-mini", messages=messages)
+    chunks = list(mini_client.chat.completions.create(model="chemvlm-mini", messages=messages, stream=True))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert streamed == plain.choices[0].message.content
+    assert "CC(C)Cc1ccc(C(C)C(=O)O)cc1" in streamed and "C13H18O2" in streamed  # RDKit-checked and explained
+    assert chunks[-1].chemistry["canonical_smiles"] == "CC(C)Cc1ccc(C(C)C(=O)O)cc1"
+
+
+def test_a_text_only_question_to_a_structure_reader_gets_no_invented_structure(mini_client):
+    reply = mini_client.chat.completions.create(
+        model="chemvlm-mini", messages=[{"role": "user", "content": "What is the SMILES of ethanol?"}])
+    assert "no image" in reply.choices[0].message.content.lower()
+    assert not reply.chemistry.get("canonical_smiles")

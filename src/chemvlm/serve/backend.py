@@ -1,7 +1,7 @@
 """The engine behind the server: batched `predict` calls, and token streaming where the engine can.
 
-Only the local model streams token by token (ChemVLM.stream); other engines (osra, a proxied server)
-answer whole, and the answer is sent as one piece of the stream. Queries arrive with encoded images
+Only a local chat model streams token by token (ChemVLM.stream); other engines (osra, a structure reader
+such as chemvlm-mini, a proxied server) answer whole, and the answer is sent as one piece of the stream. Queries arrive with encoded images
 (serve.images.Encoded); they are decoded here, in the batch, just before the engine call.
 """
 
@@ -42,7 +42,9 @@ class Backend:
     def __init__(self, engine: Engine, max_pixels: int):
         self.engine = engine
         self.max_pixels = max_pixels
-        self.streams_tokens = isinstance(engine, LocalEngine)
+        # a structure reader (chemvlm-mini) answers whole, through predict: its raw tokens are a SMILES before
+        # the drawing check, the likelihood threshold, beam repair and the RDKit explanation
+        self.streams_tokens = isinstance(engine, LocalEngine) and not engine.vlm.settings.ink_view
         self.lock = threading.Lock()  # one model call at a time, whoever calls
 
     def key(self, max_tokens: int):
