@@ -61,8 +61,8 @@ def test_a_real_drawing_is_still_read(default_engine):
 def test_the_bundled_model_alone_says_none_where_it_is_unsure():
     engine = load_engine("chemvlm-mini")
     # pictures that pass the drawing check (arrows with conditions, logos, captions): only the model decides
-    pictures = [image for kind, image in non_structure_images(40, seed=0)
-                if kind in ("arrow", "logo", "caption") and missing_drawing(image) is None]
+    pictures = [image for kind, image in non_structure_images(60, seed=0)
+                if kind in ("arrow", "logo", "caption", "paragraph") and missing_drawing(image) is None]
     assert len(pictures) >= 8
     records = engine.predict([Query(id=str(i), images=[p], question=QUESTION) for i, p in enumerate(pictures)])
     assert not any(r.valid for r in records), [r.smiles for r in records if r.valid]
@@ -90,6 +90,9 @@ def test_the_drawing_check_passes_real_drawings_and_catches_the_obvious():
     for x in (10, 200, 390):
         draw.line([(x, 10), (x, 290)], fill=0)
     assert "ruled lines" in missing_drawing(table)
+    logo = Image.new("L", (300, 300), 255)
+    ImageDraw.Draw(logo).regular_polygon((150, 150, 60), 6, fill=0)  # a solid hexagon is no cyclohexane
+    assert "solid filled shapes" in missing_drawing(logo)
 
 
 def test_non_structure_pictures_are_the_same_for_a_seed_and_cover_every_kind():

@@ -2,7 +2,7 @@
 
 Recognisers answer something for every picture (a blank page becomes a long carbon chain), so pictures
 that cannot hold a drawing are turned away first, with the reason: too small, a strip, blank, specks only,
-or shades of a photograph instead of lines of ink. The thresholds are loose on purpose: every image of
+shades of a photograph, ruled lines or solid filled shapes instead of lines of ink. The thresholds are loose on purpose: every image of
 ocsr-real and ocsr-dev passes (benchmarks/results/no-structure.md); what they catch is the obvious.
 """
 
@@ -19,6 +19,7 @@ MIN_PIECE = 10  # pixels across the largest connected piece of ink: a bond, a ri
 MAX_INK = 0.4  # share of dark pixels; line drawings are mostly paper
 MAX_SHADES = 0.3  # share of mid-grey pixels; anti-aliased lines have few, photographs many
 RULE = 0.7  # a straight line of ink across this share of the picture is a table rule or a plot axis
+SOLID = 21  # pixels: a solid square of ink this wide is a filled shape (a logo), wider than any bond or wedge
 _WORK_SIDE = 1024  # larger pictures are judged on a reduced copy (the same decision, much faster)
 
 
@@ -42,6 +43,8 @@ def missing_drawing(image: Image.Image) -> str | None:
         return "shades of a photograph or a texture, not a line drawing"
     if _longest_runs(ink) >= RULE * ink.shape[1] and _longest_runs(ink.T) >= RULE * ink.shape[0]:
         return "ruled lines across it (a table or a plot), not a structure drawing"
+    if ndimage.minimum_filter(ink, size=SOLID, mode="constant", cval=0).any():
+        return "solid filled shapes (a logo or a picture), not a line drawing"
     pieces, _ = ndimage.label(ink, structure=np.ones((3, 3)))
     spans = ndimage.find_objects(pieces)
     if max(max(s[0].stop - s[0].start, s[1].stop - s[1].start) for s in spans) < MIN_PIECE:
