@@ -19,7 +19,7 @@ _SMILES_CHARS = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:*~]+")
 # A preset builds random weights in memory; beyond this it is a shape, not something to run.
 MAX_PRESET_PARAMETERS = 200_000_000
 # A structure reader's SMILES below this likelihood is not given: on pictures without a structure the
-# bundled model's best valid beam stays below 0.87, its right answers on real drawings lie above 0.91
+# bundled model's best valid beam stayed below 0.88, its right answers on real drawings lay above 0.91
 # (benchmarks/results/no-structure.md).
 MIN_LIKELIHOOD = 0.9
 

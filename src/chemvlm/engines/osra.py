@@ -189,9 +189,11 @@ class OsraEngine(Engine):
             smiles = self.recognise(query.images[0], self.variants[0])
         except (ImageLoadError, EngineError) as err:
             return self.failed(query, str(err), time.perf_counter() - start)
-        if unreadable_atoms(smiles):  # marks osra could not read inside a ring or chain: none of its right answers
-            return no_structure(self, query, f"osra could not read {unreadable_atoms(smiles)} of the atoms it found",
-                                time.perf_counter() - start)
+        # marks osra could not read, inside a ring or chain: none of its right ocsr-real answers has one
+        unread = unreadable_atoms(smiles)
+        if unread:
+            seconds = time.perf_counter() - start
+            return no_structure(self, query, f"osra could not read {unread} of the atoms it found", seconds)
         answer = answer_question(smiles, query.question)
         return Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from PIL import Image
+
 from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query
 from chemvlm.engines.schemes import read_schemes
@@ -30,22 +32,25 @@ def no_structure(engine: Engine, query: Query, reason: str, seconds: float = 0.0
                                   smiles="", engine=engine.name, model=str(engine.spec), seconds=seconds)
 
 
-def _screen(engine: Engine, query: Query) -> Prediction | None:
-    """The record for a query that is not read at all, or None when its picture goes to the engine."""
+def _screen(engine: Engine, query: Query) -> Prediction | Image.Image:
+    """The record for a query that is not read at all, or its loaded picture when it goes to the engine."""
     if not query.images:
         return no_structure(engine, query, "no image")
     if len(query.images) > 1:
-        return engine.failed(query, f"{engine.name} reads one structure picture per question, got {len(query.images)} images")
+        return engine.failed(query, f"{engine.name} reads one structure picture per question, "
+                                    f"got {len(query.images)} images")
     try:
-        reason = missing_drawing(load_image(query.images[0]))
+        picture = load_image(query.images[0])
     except ImageLoadError as err:
         return engine.failed(query, str(err))
-    return no_structure(engine, query, reason) if reason else None
+    reason = missing_drawing(picture)
+    return no_structure(engine, query, reason) if reason else picture
 
 
 def read_structures(engine: Engine, read_pictures: Callable[[list[Query]], list[Prediction]],
                     queries: list[Query]) -> list[Prediction]:
     """`read_pictures` (the engine's reading of single-structure pictures) on the queries that need it."""
     screened = [_screen(engine, query) for query in queries]
-    read = iter(read_schemes(read_pictures, [q for q, done in zip(queries, screened) if done is None]))
-    return [done if done is not None else next(read) for done in screened]
+    passed = [(query, done) for query, done in zip(queries, screened) if isinstance(done, Image.Image)]
+    read = iter(read_schemes(read_pictures, [query for query, _ in passed], [picture for _, picture in passed]))
+    return [next(read) if isinstance(done, Image.Image) else done for done in screened]

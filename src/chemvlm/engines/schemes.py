@@ -6,32 +6,25 @@ from __future__ import annotations
 
 from typing import Callable
 
+from PIL import Image
+
 from chemvlm.chem.explain import language_of
 from chemvlm.chem.smiles import describe
 from chemvlm.engines.base import Query
 from chemvlm.record import Prediction
-from chemvlm.vision import ImageLoadError, load_image
 from chemvlm.vision.scheme import Scheme, split_scheme
 
 _MOLECULE_QUESTION = {"en": "What is the SMILES of this molecule?", "zh": "这个分子的SMILES是什么？"}
 
 
-def _scheme_of(query: Query) -> Scheme | None:
-    if len(query.images) != 1:
-        return None
-    try:
-        return split_scheme(load_image(query.images[0]))
-    except ImageLoadError:
-        return None  # the engine's own reading reports the bad image
-
-
-def read_schemes(predict: Callable[[list[Query]], list[Prediction]], queries: list[Query]) -> list[Prediction]:
-    """`predict` (an engine reading pictures one structure each) on `queries`, except that a one-image query
-    whose picture is a reaction scheme is read molecule by molecule. All pictures go to `predict` in one call,
-    so the engine batches them as usual."""
+def read_schemes(predict: Callable[[list[Query]], list[Prediction]], queries: list[Query],
+                 loaded: list[Image.Image]) -> list[Prediction]:
+    """`predict` (an engine reading pictures one structure each) on one-image `queries`, whose pictures are
+    `loaded`, except that a picture of a reaction scheme is read molecule by molecule. All pictures go to
+    `predict` in one call, so the engine batches them as usual."""
     plan, pictures = [], []
-    for query in queries:
-        scheme = _scheme_of(query)
+    for query, picture in zip(queries, loaded):
+        scheme = split_scheme(picture)
         plan.append((query, scheme))
         if scheme is None:
             pictures.append(query)

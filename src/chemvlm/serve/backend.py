@@ -1,8 +1,9 @@
 """The engine behind the server: batched `predict` calls, and token streaming where the engine can.
 
 Only a local chat model streams token by token (ChemVLM.stream); other engines (osra, a structure reader
-such as chemvlm-mini, a proxied server) answer whole, and the answer is sent as one piece of the stream. Queries arrive with encoded images
-(serve.images.Encoded); they are decoded here, in the batch, just before the engine call.
+such as chemvlm-mini, a proxied server) answer whole, and the answer is sent as one piece of the stream.
+Queries arrive with encoded images (serve.images.Encoded); they are decoded here, in the batch, just before
+the engine call.
 """
 
 from __future__ import annotations

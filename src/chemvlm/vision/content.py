@@ -2,8 +2,8 @@
 
 Recognisers answer something for every picture (a blank page becomes a long carbon chain), so pictures
 that cannot hold a drawing are turned away first, with the reason: too small, a strip, blank, specks only,
-shades of a photograph, ruled lines or solid filled shapes instead of lines of ink. The thresholds are loose on purpose: every image of
-ocsr-real and ocsr-dev passes (benchmarks/results/no-structure.md); what they catch is the obvious.
+shades of a photograph, ruled lines or solid filled shapes instead of lines of ink. The thresholds are loose
+on purpose: every image of ocsr-real and ocsr-dev passes (docs/ensemble.md); what they catch is the obvious.
 """
 
 from __future__ import annotations
@@ -56,6 +56,6 @@ def _longest_runs(ink: np.ndarray) -> int:
     """The longest unbroken run of ink along any row."""
     padded = np.pad(ink, ((0, 0), (1, 1))).astype(np.int8)
     edges = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(edges == 1)
+    _, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)  # row-major order pairs every start with its end
     return int((ends - starts).max()) if starts.size else 0
