@@ -10,8 +10,6 @@ Engines never see a string from a client.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import warnings
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from chemvlm.serve.config import ServeConfig
 from chemvlm.serve.errors import APIError
 from chemvlm.serve.request import ImageRef
 from chemvlm.vision import ImageLoadError, load_image
+from chemvlm.vision.loading import data_url_bytes
 
 
 @dataclass(eq=False)
@@ -53,13 +52,10 @@ def _fetch(url: str, field: str, config: ServeConfig) -> bytes:
 def _bytes(image: ImageRef, config: ServeConfig) -> bytes:
     if not image.url.startswith("data:"):
         return _fetch(image.url, image.field, config)
-    header, _, payload = image.url.partition(",")
-    if ";base64" not in header:
-        raise APIError(400, f"{image.field}: {header[:40]}: only base64 data URLs are supported", image.field)
     try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError) as err:
-        raise APIError(400, f"{image.field}: {header[:40]}: bad base64 data ({err})", image.field) from None
+        return data_url_bytes(image.url)
+    except ImageLoadError as err:
+        raise APIError(400, f"{image.field}: {err}", image.field) from None
 
 
 def read_images(images: list[ImageRef], config: ServeConfig) -> list[Encoded]:

@@ -41,20 +41,24 @@ def _open(source) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         return Image.open(io.BytesIO(source))
     if isinstance(source, str) and source.startswith("data:"):
-        header, _, payload = source.partition(",")
-        if ";base64" not in header:
-            raise ImageLoadError(f"{_name(source)}: only base64 data URLs are supported")
-        try:
-            raw = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError) as err:
-            raise ImageLoadError(f"{_name(source)}: bad base64 data ({err})") from None
-        return Image.open(io.BytesIO(raw))
+        return Image.open(io.BytesIO(data_url_bytes(source)))
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
             raise ImageLoadError(f"{path}: no such file")
         return Image.open(path)
     raise ImageLoadError(f"{_name(source)}: not an image path, bytes, data URL or PIL image")
+
+
+def data_url_bytes(url: str) -> bytes:
+    """The bytes of a base64 data URL, or ImageLoadError naming it."""
+    header, _, payload = url.partition(",")
+    if ";base64" not in header:
+        raise ImageLoadError(f"{_name(url)}: only base64 data URLs are supported")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise ImageLoadError(f"{_name(url)}: bad base64 data ({err})") from None
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
