@@ -9,7 +9,10 @@ from rdkit.Chem.Draw import rdMolDraw2D
 from chemvlm.chem import canonical_smiles, parse_smiles
 from chemvlm.chem import rerank
 
-rows = csv.DictReader(io.TextIOWrapper(gzip.open('/work/shared/data/molecules.csv.gz'), encoding='utf-8'))
+from pathlib import Path
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "molecules.csv.gz"  # ../shared beside the checkout
+rows = csv.DictReader(io.TextIOWrapper(gzip.open(CORPUS), encoding='utf-8'))
 smiles = []
 for r in rows:
     m = parse_smiles(r['smiles'])
