@@ -15,7 +15,6 @@ import argparse
 import random
 import statistics
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -57,8 +56,7 @@ def step_speed(shape: tuple, tokenizer, smiles: list[str], bf16: bool) -> tuple[
                          num_attention_heads=vw // 64, intermediate_size=4 * vw)
     preset.text = dict(preset.text, hidden_size=tw, num_hidden_layers=tl, num_attention_heads=tw // 64,
                        num_key_value_heads=tw // 64, intermediate_size=3 * tw)
-    settings = replace(preset.chat, ink_view=True)
-    vlm = ChemVLM(build_model(preset, tokenizer), tokenizer, settings)
+    vlm = ChemVLM(build_model(preset, tokenizer), tokenizer)  # the mini preset's processor is the ink view
     model = MiniModel(vlm).train()
     batcher = Batcher(vlm, _questions())
     rng = random.Random(0)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem import draw_molecule
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset
@@ -121,7 +122,7 @@ def main(out: Path = Path(__file__).parent / "results" / "train-speed.md") -> No
     for preset, steps in [(load_preset("tiny"), 12), (small_20m(), 6)]:
         model = build_model(preset, tokenizer)
         params = sum(p.numel() for p in model.parameters())
-        encoder = Encoder.for_model(model, tokenizer, CONTEXT)
+        encoder = Encoder.for_vlm(ChemVLM(model, tokenizer), CONTEXT)
         samples, skipped = make_samples(encoder, BATCH * (steps + 1) * 2)
         base = measure(preset, samples, False, tokenizer.pad_token_id, tokenizer, steps)
         packed = measure(preset, samples, True, tokenizer.pad_token_id, tokenizer, steps)

@@ -15,7 +15,7 @@ def test_bundled_weights_are_small_and_load_as_a_ink_view_chemvlm():
     weights = list(BUNDLED_MODEL.glob("*.safetensors"))
     assert weights and sum(f.stat().st_size for f in weights) <= 60 * 2**20
     vlm = ChemVLM.from_pretrained(BUNDLED_MODEL)
-    assert vlm.settings.ink_view and vlm.tokens_per_tile == 64
+    assert vlm.processor.ink_view and vlm.tokens_per_tile == 64
     assert sum(p.numel() for p in vlm.model.parameters()) < 30_000_000
     assert (BUNDLED_MODEL / "README.md").is_file()  # the model card
 

@@ -23,7 +23,7 @@ def converted(request, tmp_path_factory):
 def test_logits_match_the_original_architecture(converted, molecule_png):
     root, weights, report, ps_version = converted
     vlm = ChemVLM.from_pretrained(root / "dst")
-    assert vlm.settings.transpose_tiles == (ps_version == "v1")
+    assert vlm.processor.transpose == (ps_version == "v1")
     inputs = vlm._encode([([molecule_png], "这是什么分子？What is it?", None)], max_tiles=6)
     assert inputs["pixel_values"].shape[0] == 7  # a 3x2 grid + thumbnail for a 4:3 image at 56 px
     with torch.no_grad():
@@ -39,6 +39,14 @@ def test_logits_match_the_original_architecture(converted, molecule_png):
         assert not torch.allclose(wrong, theirs, atol=1e-3)
 
 
+def test_training_input_of_a_converted_checkpoint_equals_its_inference_input(converted, molecule_png):
+    from same_inputs import assert_training_input_equals_inference_input
+
+    root, _, _, ps_version = converted
+    vlm = ChemVLM.from_pretrained(root / "dst")
+    assert_training_input_equals_inference_input(vlm, molecule_png)
+
+
 def test_converted_checkpoint_is_native_and_sharded(converted):
     root, _, report, _ = converted
     dst = root / "dst"
@@ -47,7 +55,7 @@ def test_converted_checkpoint_is_native_and_sharded(converted):
     config = json.loads((dst / "config.json").read_text())
     assert config["model_type"] == "internvl" and config["text_config"]["model_type"] == "llama"
     assert config["text_config"]["rope_parameters"]["rope_type"] == "dynamic"
-    assert config["chemvlm"]["train_max_tiles"] == 12 and config["chemvlm"]["template"] == "internlm2-chat"
+    assert config["chemvlm"]["image_processor"]["max_tiles"] == 6  # the source trained with 12; ChemVLM evaluated with 6
     model = InternVLForConditionalGeneration.from_pretrained(dst)
     assert model.config.image_token_id == AutoTokenizer.from_pretrained(dst).convert_tokens_to_ids("<IMG_CONTEXT>")
     assert report["weights"] == len(index["weight_map"])

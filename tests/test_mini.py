@@ -56,14 +56,16 @@ def test_ink_tile_pads_instead_of_stretching():
 
 
 def test_training_pixels_made_on_the_device_equal_the_inference_ink_view():
-    from chemvlm.mini.train import _draw_job, ink_pixels
+    from chemvlm.mini.train import _draw_job
+    from chemvlm.vision.processor import ImageProcessor
 
     job = ("ClCC(=O)CBr", 5, 224, 14, 3, False, 0.0, 0.0)
     sent = _draw_job(job)  # what a drawing worker hands over: the grey tile only
     full = draw_training_sample("ClCC(=O)CBr", random.Random(5))
     assert sent.image is None and sent.tile.mode == "L"
     grey = torch.from_numpy(np.array(sent.tile))[None]
-    assert torch.equal(ink_pixels(grey), to_pixel_values([full.tile], invert=True))
+    processor = ImageProcessor(tile_size=224, max_tiles=1, use_thumbnail=False, ink_view=True)
+    assert torch.equal(processor.pixel_values_of_grey(grey), to_pixel_values([full.tile], invert=True))
 
 
 def test_ink_tile_thickens_strokes():
@@ -127,7 +129,7 @@ def test_export_gives_a_checkpoint_that_answers_through_the_cli(tmp_path, molecu
     train(cfg, progress=lambda _: None)
     checkpoint = export(cfg, tmp_path / "ckpt")
     vlm = ChemVLM.from_pretrained(checkpoint)
-    assert vlm.settings.ink_view and vlm.settings.max_tiles == 1
+    assert vlm.processor.ink_view and vlm.processor.max_tiles == 1
     assert vlm.model.dtype == torch.float32  # loaded for CPU inference; stored as bf16
     image = tmp_path / "m.png"
     image.write_bytes(molecule_png)

@@ -1,5 +1,6 @@
 """Training data: InternVL meta + JSONL rows, chat-template labels, tile fitting, bad inputs skipped and counted."""
 
+import dataclasses
 import json
 
 import pytest
@@ -16,7 +17,7 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def encoder(tiny):
-    return Encoder.for_model(tiny.model, tiny.tokenizer, context_length=512)
+    return Encoder.for_vlm(tiny, context_length=512)
 
 
 def test_labels_cover_exactly_the_assistant_answers(tiny, encoder):
@@ -56,13 +57,13 @@ def test_text_only_and_unplaced_images(encoder):
 def test_long_samples_get_fewer_tiles_then_are_skipped(tiny):
     turns = [{"from": "human", "value": "<image>\nSMILES?"}, {"from": "gpt", "value": "CCO"}]
     wide = draw_molecule("CCCCCCCCCCCCCCCC", size=(900, 150))  # 6 columns of tiles + thumbnail at max
-    roomy = Encoder.for_model(tiny.model, tiny.tokenizer, context_length=512).encode("w", turns, [wide], 12)
-    tight_encoder = Encoder.for_model(tiny.model, tiny.tokenizer, context_length=len(roomy) - 8)
+    roomy = Encoder.for_vlm(tiny, context_length=512).encode("w", turns, [wide], 12)
+    tight_encoder = Encoder.for_vlm(tiny, context_length=len(roomy) - 8)
     tight = tight_encoder.encode("w", turns, [wide], 12)
     assert not roomy.tiles_reduced and tight.tiles_reduced
     assert len(tight) <= len(roomy) - 8 and tight.pixel_values.shape[0] < roomy.pixel_values.shape[0]
     with pytest.raises(SkipSample, match="too long"):
-        Encoder.for_model(tiny.model, tiny.tokenizer, context_length=40).encode("w", turns, [wide], 12)
+        Encoder.for_vlm(tiny, context_length=40).encode("w", turns, [wide], 12)
 
 
 def test_bad_rows_are_skipped_and_counted(tmp_path, encoder):
@@ -175,7 +176,28 @@ def test_encoder_transposes_tiles_for_pixel_shuffle_v1_checkpoints(tiny, molecul
     from chemvlm.train.encode import Encoder
 
     conversation = [{"from": "human", "value": "<image>\nSMILES?"}, {"from": "gpt", "value": "CCO"}]
-    plain = Encoder.for_model(tiny.model, tiny.tokenizer, 512).encode("a", conversation, [molecule_png], 6)
-    swapped = Encoder.for_model(tiny.model, tiny.tokenizer, 512, transpose_tiles=True).encode("a", conversation, [molecule_png], 6)
+    plain = Encoder.for_vlm(tiny, 512).encode("a", conversation, [molecule_png], 6)
+    transposing = dataclasses.replace(tiny.processor, transpose=True)
+    swapped = Encoder(tiny.tokenizer, transposing, tiny.tokens_per_tile, 512).encode("a", conversation, [molecule_png], 6)
     assert plain.input_ids == swapped.input_ids
     assert torch.equal(swapped.pixel_values, plain.pixel_values.transpose(-1, -2))
+
+
+@pytest.mark.parametrize("model", ["tiny", "bundled"])
+def test_training_batch_equals_the_inference_input_of_the_same_image(model, tiny):
+    """The one image processor: `chemvlm train` feeds a model exactly what `ask` feeds it (for the bundled
+    model the ink view, for a preset InternVL's dynamic tiles with thumbnail)."""
+    from chemvlm.chat.engine import ChemVLM
+    from chemvlm.spec import BUNDLED_MODEL
+    from same_inputs import assert_training_input_equals_inference_input
+
+    vlm = tiny if model == "tiny" else ChemVLM.from_pretrained(BUNDLED_MODEL)
+    image = draw_molecule("CC(=O)Nc1ccc(O)cc1", size=(400, 180))
+    assert_training_input_equals_inference_input(vlm, image)
+    pixels = Encoder.for_vlm(vlm, 4096).encode("x", [{"from": "human", "value": "<image>\nSMILES?"},
+                                                      {"from": "gpt", "value": "C"}], [image], 6).pixel_values
+    if model == "bundled":  # one padded, inverted tile: white paper is 0, nothing is stretched
+        assert pixels.shape == (1, 3, 224, 224) and pixels.min() == 0.0 and pixels.max() <= 2.0
+        assert pixels[0, 0, :20].abs().sum() == 0  # the top rows are padding above the wide drawing
+    else:  # a 2:1 picture takes a 2x1 grid plus the thumbnail, ImageNet-normalised (white is about 2.2)
+        assert pixels.shape == (3, 3, 56, 56) and pixels.max() > 2.0

@@ -28,7 +28,7 @@ def batch_items(toy, tiny):
     from chemvlm.train.dataset import TrainDataset
 
     rows, _, _ = load_meta(toy)
-    dataset = TrainDataset(rows, Encoder.for_model(tiny.model, tiny.tokenizer, 256), max_tiles=4)
+    dataset = TrainDataset(rows, Encoder.for_vlm(tiny, 256), max_tiles=4)
     return [dataset[i] for i in range(6)]
 
 

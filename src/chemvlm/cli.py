@@ -220,8 +220,8 @@ def info(target: str = typer.Argument(..., help="A preset name or a checkpoint d
     """Parameter counts per part (computed on the meta device) and the model's settings."""
     from transformers import AutoConfig
 
-    from chemvlm.model.build import SETTINGS_KEY, build_config, parameter_counts
-    from chemvlm.model.presets import load_preset, preset_names
+    from chemvlm.model.build import build_config, load_settings, parameter_counts
+    from chemvlm.model.presets import load_preset, preset_names, tokens_per_tile
 
     if Path(target).is_dir():
         if not (Path(target) / "config.json").is_file():
@@ -248,14 +248,15 @@ def info(target: str = typer.Argument(..., help="A preset name or a checkpoint d
         table.add_row(part, f"{count:,}" + (f"  ({count / 1e9:.2f} B)" if count >= 1e8 else ""))
     console.print(table)
     vision, text = config.vision_config, config.text_config
-    side = vision.image_size[0] // vision.patch_size[0]
-    settings = getattr(config, SETTINGS_KEY, {}) or {}
+    _, processor = load_settings(config)
+    view = ("the ink view (one padded, thickened, inverted tile)" if processor.ink_view else
+            f"dynamic tiles, up to {processor.max_tiles} per image" + (" plus a thumbnail" if processor.use_thumbnail else ""))
     console.print(
         f"vision: {vision.num_hidden_layers} layers x {vision.hidden_size}, {vision.image_size[0]}-px tiles, "
-        f"patch {vision.patch_size[0]}, {int(side * side * config.downsample_ratio**2)} tokens per tile\n"
+        f"patch {vision.patch_size[0]}, {tokens_per_tile(vision.image_size[0], vision.patch_size[0], config.downsample_ratio)} tokens per tile\n"
         f"language model: {text.model_type}, {text.num_hidden_layers} layers x {text.hidden_size}, "
         f"vocabulary {text.vocab_size}, image token {config.image_token_id}\n"
-        f"chat: {settings.get('template', '?')}, up to {settings.get('max_tiles', '?')} tiles per image at inference",
+        f"images: {view}",
         highlight=False,
     )
 

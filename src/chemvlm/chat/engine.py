@@ -18,10 +18,11 @@ from transformers import (
 from chemvlm.chat.template import build_messages, expand_image_placeholders
 from chemvlm.chem import MoleculeInfo, describe, extract_smiles
 from chemvlm.errors import InputError
-from chemvlm.model.build import SETTINGS_KEY, build_model
-from chemvlm.model.presets import ChatSettings, load_preset
+from chemvlm.model.build import build_model, load_settings, save_settings
+from chemvlm.model.presets import ChatSettings, load_preset, tokens_per_tile
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
-from chemvlm.vision import dynamic_tiles, ink_tile, load_image, to_pixel_values
+from chemvlm.vision import load_image
+from chemvlm.vision.processor import ImageProcessor
 
 
 @dataclass
@@ -44,16 +45,17 @@ class CheckpointError(InputError, ValueError):
 
 
 class ChemVLM:
-    """A native InternVL model, its tokenizer and its chat settings."""
+    """A native InternVL model with its tokenizer, chat settings and image processor: prompts in, answers out."""
 
-    def __init__(self, model: InternVLForConditionalGeneration, tokenizer, settings: ChatSettings | None = None):
+    def __init__(self, model: InternVLForConditionalGeneration, tokenizer, settings: ChatSettings | None = None,
+                 processor: ImageProcessor | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.settings = settings or ChatSettings.from_dict(getattr(model.config, SETTINGS_KEY, None))
+        saved_settings, saved_processor = load_settings(model.config)
+        self.settings = settings or saved_settings
+        self.processor = processor or saved_processor
         vision = model.config.vision_config
-        self.tile_size = vision.image_size[0]
-        side = vision.image_size[0] // vision.patch_size[0]
-        self.tokens_per_tile = int(side * side * model.config.downsample_ratio**2)
+        self.tokens_per_tile = tokens_per_tile(vision.image_size[0], vision.patch_size[0], model.config.downsample_ratio)
         stops = [tokenizer.convert_tokens_to_ids(IM_END), tokenizer.eos_token_id]
         self.stop_ids = [i for i in dict.fromkeys(stops) if i is not None and i != tokenizer.unk_token_id]
 
@@ -78,10 +80,10 @@ class ChemVLM:
         """A randomly initialised model of a preset's shape (for tests and experiments)."""
         preset = load_preset(name)
         tokenizer = tokenizer or build_tokenizer(STARTER_CORPUS, preset.chat.system_message, vocab_size=600)
-        return cls(build_model(preset, tokenizer, seed=seed), tokenizer, preset.chat)
+        return cls(build_model(preset, tokenizer, seed=seed), tokenizer)
 
     def save_pretrained(self, path: str | Path) -> None:
-        setattr(self.model.config, SETTINGS_KEY, self.settings.to_dict())
+        save_settings(self.model.config, self.settings, self.processor)
         self.model.generation_config.eos_token_id = self.stop_ids
         self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
         self.model.save_pretrained(path)
@@ -96,23 +98,18 @@ class ChemVLM:
             text = expand_image_placeholders(text, tiles_per_image, self.tokens_per_tile)
         return text
 
-    def _tiles(self, image, max_tiles: int) -> list:
-        if self.settings.ink_view:
-            return [ink_tile(image, self.tile_size, self.settings.thicken)]
-        return dynamic_tiles(image, self.tile_size, 1, max_tiles, self.settings.use_thumbnail)
-
     def _encode(self, items, max_tiles: int | None) -> dict:
         """Tokenise a batch of (images, question, history), left-padded, with all tiles stacked in order."""
-        max_tiles = max_tiles or self.settings.max_tiles
-        prompts, tiles = [], []
+        prompts, pictures = [], []
         for images, question, history in items:
-            per_image = [self._tiles(load_image(image), max_tiles) for image in images]
-            prompts.append(self.prompt(len(images), question, history, [len(t) for t in per_image]))
-            tiles += [tile for image_tiles in per_image for tile in image_tiles]
+            loaded = [load_image(image) for image in images]
+            counts = [self.processor.tile_count(p.width, p.height, max_tiles) for p in loaded]
+            prompts.append(self.prompt(len(images), question, history, counts))
+            pictures += loaded
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
         inputs = {k: v.to(self.model.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
-        if tiles:
-            pixel_values = to_pixel_values(tiles, self.settings.transpose_tiles, invert=self.settings.ink_view)
+        pixel_values, _ = self.processor.preprocess(pictures, max_tiles)
+        if pixel_values is not None:
             inputs["pixel_values"] = pixel_values.to(self.model.device, self.model.dtype)
         return inputs
 

@@ -7,7 +7,7 @@ InternLM2 LLMs become Llama: `wqkv` is split per key/value group ([q × groups, 
 Checkpoints made with `ps_version: v1` (InternVL 1.5, hence ChemVLM-26B) hand the LLM the image tokens
 in column-major order. The native model is row-major, so v1 checkpoints are converted for transposed
 tiles: the patch kernel and position grid are transposed, the projector's input channels permuted,
-and `transpose_tiles` is set so that the engine transposes each tile. The output is then the same.
+and the image processor's `transpose` is set so that every tile is transposed. The output is then the same.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from chemvlm.convert.checkpoint import CheckpointFormatError, ShardWriter, iter_tensors
-from chemvlm.model.build import SETTINGS_KEY
-from chemvlm.model.presets import ChatSettings
+from chemvlm.model.build import SETTINGS_KEY, save_settings
+from chemvlm.model.presets import ChatSettings, tokens_per_tile
+from chemvlm.vision.processor import ImageProcessor
 
 INTERNVL_SYSTEM_MESSAGE = "你是由上海人工智能实验室联合商汤科技开发的书生多模态大模型，英文名叫InternVL, 是一个有用无害的人工智能助手。"
 INTERNLM2 = "InternLM2ForCausalLM"
@@ -133,21 +134,20 @@ def config_from_internvl_chat(src: dict, image_token: int):
         raise CheckpointFormatError(f"LLM architecture {architecture!r} is not supported (InternLM2, Qwen2, Llama)")
     ps_version = src.get("ps_version", "v1")
     settings = ChatSettings(
-        template=src.get("template", "internlm2-chat"),
         system_message=INTERNVL_SYSTEM_MESSAGE if src.get("template", "internlm2-chat") == "internlm2-chat" else "",
-        max_tiles=min(6, src.get("max_dynamic_patch", 6)),
-        train_max_tiles=src.get("max_dynamic_patch", 12),
-        use_thumbnail=src.get("use_thumbnail", True),
-        transpose_tiles=ps_version == "v1",
+    )
+    processor = ImageProcessor(
+        tile_size=image_size, max_tiles=min(6, src.get("max_dynamic_patch", 6)),
+        use_thumbnail=src.get("use_thumbnail", True), transpose=ps_version == "v1",
     )
     config = InternVLConfig(
         vision_config=vision, text_config=text, image_token_id=image_token,
-        image_seq_length=int((image_size // vision.patch_size[0]) ** 2 * src.get("downsample_ratio", 0.5) ** 2),
+        image_seq_length=tokens_per_tile(image_size, vision.patch_size[0], src.get("downsample_ratio", 0.5)),
         downsample_ratio=src.get("downsample_ratio", 0.5), vision_feature_layer=src.get("select_layer", -1),
         vision_feature_select_strategy="default", projector_hidden_act="gelu",
         tie_word_embeddings=text.tie_word_embeddings,
     )
-    setattr(config, SETTINGS_KEY, settings.to_dict())
+    save_settings(config, settings, processor)
     config.architectures = ["InternVLForConditionalGeneration"]
     return config, architecture, ps_version
 

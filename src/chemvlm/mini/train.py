@@ -90,12 +90,6 @@ def _draw_job(job: tuple) -> Drawing:
     return drawing
 
 
-def ink_pixels(tiles: torch.Tensor) -> torch.Tensor:
-    """(n, S, S) uint8 grey tiles -> (n, 3, S, S) float ink view, equal to `to_pixel_values(invert=True)`;
-    done on the model's device, since on a GPU machine converting on the CPU held the training back."""
-    return ((1.0 - tiles.float() / 255.0) * 2.0)[:, None].expand(-1, 3, -1, -1)
-
-
 class Batcher:
     """Turns molecules into model inputs: prompt (cached per question) + traced SMILES + <|im_end|>."""
 
@@ -120,7 +114,7 @@ class Batcher:
         """Drawings of `smiles` to collect with list(): the worker processes of `pool` (for machines where
         the model outruns the drawing) start at once, in-process drawing waits for the list. Each drawing
         has its own seed taken from `rng` now, so both give the same pictures."""
-        jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.settings.thicken, plain, *self.looks)
+        jobs = [(s, rng.getrandbits(64), self.tile, self.patch, self.vlm.processor.thicken, plain, *self.looks)
                 for s in smiles]
         if self.pool is not None:
             return self.pool.map(_draw_job, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
@@ -155,6 +149,7 @@ class MiniModel(torch.nn.Module):
     def __init__(self, vlm: ChemVLM):
         super().__init__()
         self.vlm_model = vlm.model
+        self.processor = vlm.processor
         self.patch_head = torch.nn.Linear(vlm.model.config.vision_config.hidden_size, len(PATCH_CLASSES))
         self._hidden = None
         vlm.model.model.vision_tower.register_forward_hook(lambda m, i, o: setattr(self, "_hidden", o.last_hidden_state))
@@ -162,7 +157,7 @@ class MiniModel(torch.nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """(answer loss, patch-class loss)."""
         out = self.vlm_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                             pixel_values=ink_pixels(batch["tiles"]), labels=batch["labels"])
+                             pixel_values=self.processor.pixel_values_of_grey(batch["tiles"]), labels=batch["labels"])
         logits = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
         # empty patches dominate; weigh them down so atoms and bonds drive the vision tower
         weight = torch.ones(len(PATCH_CLASSES), device=logits.device)
@@ -245,9 +240,9 @@ def setup(cfg: MiniConfig) -> tuple[ChemVLM, MiniModel, dict]:
         sample = random.Random(cfg.seed).sample(molecules["train"], min(5000, len(molecules["train"])))
         tokenizer = mini_tokenizer(sample, preset.chat.system_message, cfg.vocab_size)
         tokenizer.save_pretrained(run / "tokenizer")
-    # the mini recipe always trains on the ink view, whatever the preset's inference settings
-    settings = replace(preset.chat, ink_view=True, max_tiles=1, train_max_tiles=1, use_thumbnail=False)
-    vlm = ChemVLM(build_model(preset, tokenizer, seed=cfg.seed), tokenizer, settings)
+    vlm = ChemVLM(build_model(preset, tokenizer, seed=cfg.seed), tokenizer)
+    # the recipe draws ink-view tiles, whatever the preset's own processor
+    vlm.processor = replace(vlm.processor, ink_view=True, max_tiles=1, use_thumbnail=False)
     return vlm, MiniModel(vlm), molecules
 
 

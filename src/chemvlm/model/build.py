@@ -6,10 +6,21 @@ import torch
 from transformers import AutoConfig, InternVLConfig, InternVLForConditionalGeneration
 from transformers.models.internvl.configuration_internvl import InternVLVisionConfig
 
-from chemvlm.model.presets import Preset, load_preset
+from chemvlm.model.presets import ChatSettings, Preset, load_preset
 from chemvlm.model.tokenizer import IMG_CONTEXT
+from chemvlm.vision.processor import ImageProcessor
 
-SETTINGS_KEY = "chemvlm"  # where config.json keeps the chat settings
+SETTINGS_KEY = "chemvlm"  # where config.json keeps the chat settings and the image processor
+
+
+def save_settings(config: InternVLConfig, chat: ChatSettings, processor: ImageProcessor) -> None:
+    """Write the chat settings and the image processor into `config` (they travel in config.json)."""
+    setattr(config, SETTINGS_KEY, {**chat.to_dict(), "image_processor": processor.to_dict()})
+
+
+def load_settings(config: InternVLConfig) -> tuple[ChatSettings, ImageProcessor]:
+    saved = getattr(config, SETTINGS_KEY, None) or {}
+    return ChatSettings.from_dict(saved), ImageProcessor.from_dict(saved, config.vision_config.image_size[0])
 
 
 def build_config(preset: Preset | str, tokenizer=None) -> InternVLConfig:
@@ -39,7 +50,8 @@ def build_config(preset: Preset | str, tokenizer=None) -> InternVLConfig:
         projector_hidden_act="gelu",
         tie_word_embeddings=tie,
     )
-    setattr(config, SETTINGS_KEY, preset.chat.to_dict())
+    processor = ImageProcessor.from_dict({"image_processor": preset.image_processor}, preset.vision["image_size"])
+    save_settings(config, preset.chat, processor)
     return config
 
 

@@ -15,16 +15,7 @@ PRESET_DIR = Path(__file__).parent / "presets"
 class ChatSettings:
     """How the model is prompted; saved inside config.json under `chemvlm` so checkpoints carry it."""
 
-    template: str = "internlm2-chat"  # the only template the released ChemVLM checkpoints use
     system_message: str = ""
-    max_tiles: int = 6  # tiles per image at inference (ChemVLM's own evaluation used 6)
-    train_max_tiles: int = 12  # tiles per image in training (the paper used 12)
-    use_thumbnail: bool = True  # a 1-tile overview is appended when an image takes several tiles
-    transpose_tiles: bool = False  # True for checkpoints converted from pixel-shuffle v1 (InternVL 1.5)
-    # The "ink view" of small models trained from scratch (chemvlm.mini): one tile of the whole image padded
-    # to a square, strokes thickened by a `thicken`-px minimum filter, ink bright on a zero background.
-    ink_view: bool = False
-    thicken: int = 3
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -33,6 +24,12 @@ class ChatSettings:
     def from_dict(cls, data: dict | None) -> "ChatSettings":
         known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+def tokens_per_tile(image_size: int, patch_size: int, downsample_ratio: float) -> int:
+    """Image tokens one tile becomes: patches per side squared, shrunk by the pixel shuffle."""
+    side = image_size // patch_size
+    return int(side * side * downsample_ratio**2)
 
 
 @dataclass
@@ -47,11 +44,11 @@ class Preset:
     image_token_id: int | None = None  # None: taken from the tokenizer's <IMG_CONTEXT>
     tokens: dict = field(default_factory=dict)  # ids of the special tokens in the released vocabulary
     chat: ChatSettings = field(default_factory=ChatSettings)
+    image_processor: dict = field(default_factory=dict)  # ImageProcessor settings (tile size: the tower's)
 
     @property
     def tokens_per_tile(self) -> int:
-        side = self.vision["image_size"] // self.vision["patch_size"]
-        return int(side * side * self.downsample_ratio**2)
+        return tokens_per_tile(self.vision["image_size"], self.vision["patch_size"], self.downsample_ratio)
 
 
 @cache

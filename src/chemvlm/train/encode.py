@@ -13,7 +13,8 @@ import torch
 
 from chemvlm.chat.template import expand_image_placeholders, place_images
 from chemvlm.model.tokenizer import IMAGE_PLACEHOLDER
-from chemvlm.vision import best_grid, dynamic_tiles, load_image, to_pixel_values
+from chemvlm.vision import load_image
+from chemvlm.vision.processor import ImageProcessor
 
 IGNORE = -100
 ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -36,22 +37,20 @@ class Sample:
 
 
 class Encoder:
-    def __init__(self, tokenizer, tile_size: int, tokens_per_tile: int, context_length: int, use_thumbnail: bool = True,
-                 transpose_tiles: bool = False):
+    """Training samples in exactly the form inference builds them: the model's own image processor and
+    tokens per tile (see `for_vlm`)."""
+
+    def __init__(self, tokenizer, processor: ImageProcessor, tokens_per_tile: int, context_length: int):
         self.tokenizer = tokenizer
-        self.transpose_tiles = transpose_tiles  # checkpoints converted from pixel-shuffle v1, as at inference
-        self.tile_size = tile_size
+        self.processor = processor
         self.tokens_per_tile = tokens_per_tile
         self.context_length = context_length
-        self.use_thumbnail = use_thumbnail
         self.prefix = tokenizer("").input_ids  # what the tokenizer puts in front of every text (BOS or nothing)
 
     @classmethod
-    def for_model(cls, model, tokenizer, context_length: int, use_thumbnail: bool = True, transpose_tiles: bool = False) -> "Encoder":
-        vision = model.config.vision_config
-        side = vision.image_size[0] // vision.patch_size[0]
-        tokens = int(side * side * model.config.downsample_ratio**2)
-        return cls(tokenizer, vision.image_size[0], tokens, context_length, use_thumbnail, transpose_tiles)
+    def for_vlm(cls, vlm, context_length: int) -> "Encoder":
+        """The encoder of a ChemVLM (its tokenizer, processor and tokens per tile)."""
+        return cls(vlm.tokenizer, vlm.processor, vlm.tokens_per_tile, context_length)
 
     # ---- text -----------------------------------------------------------------------------------------
     def messages(self, conversations: list[dict], n_images: int) -> list[dict]:
@@ -93,8 +92,7 @@ class Encoder:
 
     # ---- images ---------------------------------------------------------------------------------------
     def _tiles(self, image, max_tiles: int) -> int:
-        cols, rows = best_grid(image.width, image.height, self.tile_size, 1, max_tiles)
-        return cols * rows + (1 if self.use_thumbnail and cols * rows > 1 else 0)
+        return self.processor.tile_count(image.width, image.height, max_tiles)
 
     def encode(self, sample_id: str, conversations: list[dict], images: list, max_tiles: int) -> Sample:
         """Raises SkipSample (missing or unreadable image, bad placeholders, too long)."""
@@ -120,10 +118,7 @@ class Encoder:
         ids, labels = self.tokenize(self._expand(messages, tiles))
         if not any(label != IGNORE for label in labels):
             raise SkipSample("no answer: no supervised token")
-        pixel_values = None
-        if loaded:
-            all_tiles = [t for image in loaded for t in dynamic_tiles(image, self.tile_size, 1, chosen, self.use_thumbnail)]
-            pixel_values = to_pixel_values(all_tiles, transpose=self.transpose_tiles)
+        pixel_values, _ = self.processor.preprocess(loaded, chosen)
         # A lower limit only counts as a reduction when an image would really have taken more tiles.
         reduced = any(self._tiles(image, max_tiles) > n for image, n in zip(loaded, tiles))
         return Sample(sample_id, ids, labels, pixel_values, tiles_reduced=reduced)
@@ -134,7 +129,7 @@ class Encoder:
         parameters); its gradient is exactly zero and it is attended by nothing else."""
         text = expand_image_placeholders(IMAGE_PLACEHOLDER, [1], self.tokens_per_tile)
         ids = self._ids(text)
-        tile = torch.zeros(1, 3, self.tile_size, self.tile_size)
+        tile = torch.zeros(1, 3, self.processor.tile_size, self.processor.tile_size)
         return Sample("<dummy image>", ids, [IGNORE] * len(ids), tile)
 
     def _expand(self, messages: list[dict], tiles: list[int]) -> list[dict]:

@@ -181,8 +181,7 @@ def build_trainer(
         rows, skips, _ = load_meta(config.data.meta, config.seed)
     if not rows:
         raise ConfigError(f"{config.data.meta}: no usable rows ({skips.total} skipped)")
-    encoder = Encoder.for_model(base.model, base.tokenizer, config.data.context_length, base.settings.use_thumbnail,
-                                base.settings.transpose_tiles)
+    encoder = Encoder.for_vlm(base, config.data.context_length)
     dataset = TrainDataset(rows, encoder, config.data.max_dynamic_patch, image_source)
     set_seed(config.seed)  # LoRA's initial weights come from the global RNG: the same run must start the same
     model = apply_policy(base.model, config.stage)
