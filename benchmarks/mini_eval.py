@@ -23,8 +23,9 @@ from pathlib import Path
 
 import torch
 
-from chemvlm.bench.metrics import score_smiles, smiles_of, summarize_smiles
+from chemvlm.bench.metrics import score_smiles, summarize_smiles
 from chemvlm.chat.engine import ChemVLM
+from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.render import FAMILIES
 from chemvlm.data.rows import Row, render_row
 from chemvlm.mini.corpus import prepare_molecules
@@ -51,7 +52,7 @@ def styled(vlm: ChemVLM, smiles: list[str]) -> dict:
     predictions = []
     for i in range(0, len(drawn), 32):
         predictions += [a.text for a in vlm.ask_batch([([img], QUESTION) for img, _ in drawn[i : i + 32]], max_new_tokens=96)]
-    scores = [score_smiles(t, smiles_of(p)) for t, p in zip(truths, predictions)]
+    scores = [score_smiles(t, extract_smiles(p)) for t, p in zip(truths, predictions)]
     result = {"all": summarize_smiles(scores)}
     for family in FAMILIES:
         result[family] = summarize_smiles([s for s, r in zip(scores, rows) if r.family == family])

@@ -7,7 +7,8 @@ import typer
 from typer.testing import CliRunner
 
 from chemvlm.bench.cli import register
-from chemvlm.bench.metrics import score_smiles, smiles_of, summarize_choice, summarize_smiles
+from chemvlm.bench.metrics import score_smiles, summarize_choice, summarize_smiles
+from chemvlm.chem.smiles import extract_smiles
 
 PREDICTIONS_8B = "chemvlm-8b-chemocr-predictions.jsonl"
 
@@ -21,7 +22,7 @@ def cli():
 
 def test_chemvlm_8b_predictions_reproduce_the_published_chemocr_figures(fixtures):
     rows = [json.loads(line) for line in (fixtures / "bench" / PREDICTIONS_8B).open(encoding="utf-8")]
-    summary = summarize_smiles([score_smiles(r["ground_truth"], smiles_of(r["generated"])) for r in rows])
+    summary = summarize_smiles([score_smiles(r["ground_truth"], extract_smiles(r["generated"])) for r in rows])
     assert (summary["n"], summary["skipped"]) == (989, 11)
     assert (summary["avg_similarity"], summary["tanimoto@1.0"], summary["exact"]) == (88.58, 72.30, 66.03)
     assert summary["exact"] <= summary["exact_nostereo"] <= summary["tanimoto@1.0"] + 5
@@ -64,10 +65,13 @@ def test_summary_counts_over_scored_items_only():
     assert (summary["n"], summary["skipped"], summary["exact"], summary["validity"]) == (2, 1, 50.0, 50.0)
 
 
-def test_smiles_of_takes_a_bare_smiles_or_the_one_in_a_sentence():
-    assert smiles_of("CC(=O)O") == "CC(=O)O"
-    assert smiles_of("The SMILES representation is CC(=O)O.") == "CC(=O)O"
-    assert smiles_of("  ") is None
+def test_the_scored_smiles_is_a_bare_smiles_or_the_one_in_a_sentence():
+    assert extract_smiles("CC(=O)O") == "CC(=O)O"
+    assert extract_smiles("The SMILES representation is CC(=O)O.") == "CC(=O)O"
+    assert extract_smiles("  ") is None
+    # RDKit reads "O the SMILES is CCO" as water named "the SMILES is CCO"; the answer gives ethanol
+    assert extract_smiles("O the SMILES is CCO") == "CCO"
+    assert score_smiles("CCO", extract_smiles("O the SMILES is CCO")).exact
 
 
 def test_choice_summary_counts_unparseable_as_wrong():

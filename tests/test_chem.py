@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from chemvlm.chem import canonical_smiles, describe, draw_molecule, extract_smiles
 from chemvlm.chem.explain import explain, language_of
+from chemvlm.chem.smiles import looks_like_smiles
 
 # Real reference answers of ChemVLM's ChemOCR benchmark (mm_chem_ocr.jsonl.test.jsonl, lijunxian111/ChemVlm).
 REAL_ANSWERS = [
@@ -31,6 +32,16 @@ def test_prefers_the_molecule_over_english_words_that_parse():
     assert extract_smiles("The answer (CCO).") == "CCO"
     assert extract_smiles("no chemistry here at all") is None
     assert extract_smiles("") is None
+
+
+@pytest.mark.parametrize("text", ["CCO", "C1CC(", "c1ccccc1", "[Na+].[Cl-]", "CO"])
+def test_bare_smiles_answers_valid_or_not_look_like_smiles(text):
+    assert looks_like_smiles(text)
+
+
+@pytest.mark.parametrize("text", ["", "B", "Yes", "Benzene", "the SMILES is CCO", "乙醇", "C C"])
+def test_words_letters_and_sentences_do_not_look_like_smiles(text):
+    assert not looks_like_smiles(text)
 
 
 SMILES_POOL = [

@@ -12,7 +12,7 @@ import typer
 from chemvlm.bench.benchmarks import NAMES
 from chemvlm.bench.importers import option_letters
 from chemvlm.bench.items import BenchFileError, BenchItem, read_items, read_jsonl
-from chemvlm.bench.metrics import smiles_of
+from chemvlm.chem.smiles import extract_smiles
 from chemvlm.engines.base import EngineError
 from chemvlm.record import Prediction, RecordFileError, read_predictions
 from chemvlm.spec import ModelSpecError
@@ -114,7 +114,7 @@ def _pairs(bench: str, rows: list[dict], ids: list[str | None], path: Path, meta
             subset, language = (meta[number - 1].subset, meta[number - 1].language) if same else ("unmatched",) * 2
         items.append(BenchItem(id=item_id, question=str(row.get("question", "")), answer=truth, kind=kind,
                                subset=subset, language=language))
-        smiles = (smiles_of(generated) or "") if kind == "smiles" else ""  # the paper: the answer is the SMILES
+        smiles = (extract_smiles(generated) or "") if kind == "smiles" else ""  # the paper: the answer is the SMILES
         predictions.append(Prediction.from_answer(id=item_id, image="", question="", answer=generated,
                                                   engine="file", model=path.name, seconds=0, smiles=smiles))
     return items, predictions

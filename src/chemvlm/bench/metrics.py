@@ -1,6 +1,6 @@
 """Chemistry-correct metrics. ChemOCR exactly as the paper scores it, plus what OCSR papers report.
 
-Paper: SMILES from the answer, RDKit topological fingerprint (`RDKFingerprint`) Tanimoto against the truth,
+Paper: SMILES from the answer (`chem.smiles.extract_smiles`), RDKit topological fingerprint (`RDKFingerprint`) Tanimoto against the truth,
 an invalid prediction scores 0, an invalid truth is skipped; average similarity and Tanimoto@1.0 (the share
 with similarity 1.0). Added: exact canonical SMILES (with stereo), stereo-agnostic match, Standard InChI
 match and validity, all over the scored items.
@@ -15,12 +15,7 @@ from rdkit import Chem, DataStructs
 
 from chemvlm.chem.smiles import extract_smiles, parse_smiles
 
-
-def smiles_of(answer: str | None) -> str | None:
-    """The SMILES an answer gives: the answer itself when it is one, else the SMILES found in it."""
-    if not answer or not answer.strip():
-        return None
-    return answer.strip() if parse_smiles(answer) is not None else extract_smiles(answer)
+smiles_of = extract_smiles  # the SMILES an answer gives; an older name, kept for mini/train.py's import
 
 
 @lru_cache(maxsize=4096)

@@ -9,11 +9,11 @@ from chemvlm.bench.choice import extract_choice, options_in
 from chemvlm.bench.items import BenchItem
 from chemvlm.bench.metrics import (
     score_smiles,
-    smiles_of,
     summarize_choice,
     summarize_smiles,
     summarize_verdicts,
 )
+from chemvlm.chem.smiles import extract_smiles
 from chemvlm.record import Prediction
 
 
@@ -43,7 +43,7 @@ def score(items: list[BenchItem], predictions: list[Prediction], judge=None) -> 
         values = []
         for item in smiles:
             p = by_id[item.id]
-            values.append(score_smiles(item.answer, p.smiles if p.smiles is not None else smiles_of(p.answer)))
+            values.append(score_smiles(item.answer, p.smiles if p.smiles is not None else extract_smiles(p.answer)))
         result["smiles"] = _groups(smiles, values, summarize_smiles)
     choice = [i for i in answered if i.kind == "choice"]
     if choice:

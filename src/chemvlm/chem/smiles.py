@@ -1,7 +1,9 @@
 """Find, validate and canonicalise SMILES with RDKit.
 
 Answers of chemistry VLMs are free text in Chinese or English ("…按SMILES来说是 CCO。",
-"…with a SMILES representation is CCO."); `extract_smiles` recovers the SMILES from them.
+"…with a SMILES representation is CCO."); `extract_smiles` recovers the SMILES from them (the one answer to
+"which SMILES does this answer give", for scoring and serving alike); `looks_like_smiles` tells a bare SMILES
+answer from a word or an option letter.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def unreadable_atoms(smiles: str) -> int:
     an atom the recogniser could not read, as osra writes them for letters, circles and other marks."""
     mol = parse_smiles(smiles) if smiles else None
     return 0 if mol is None else sum(a.GetAtomicNum() == 0 and a.GetDegree() >= 2 for a in mol.GetAtoms())
+
+
+def looks_like_smiles(text: str) -> bool:
+    """A bare SMILES answer, valid or not (an invalid one is worth a valid beam), as opposed to a word or an
+    option letter: "CCO" and "C1CC(" are, "B", "Yes" and "Benzene" are not."""
+    if not text or not text.isascii() or not _CANDIDATE.fullmatch(text):
+        return False
+    if any(ch in text for ch in "()=#[]@/\\%") or any(ch.isdigit() for ch in text):
+        return True
+    return len(text) > 1 and parse_smiles(text) is not None
 
 
 def canonical_smiles(smiles: str, isomeric: bool = True) -> str | None:

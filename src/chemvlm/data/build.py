@@ -29,6 +29,7 @@ from chemvlm.data.decontam import Decontaminator, keys_from_benchmarks, read_key
 from chemvlm.data.filters import Deduplicator
 from chemvlm.data.reaction import reaction_label
 from chemvlm.data.rows import Row, render_row
+from chemvlm.data.shards import in_shard, read_member
 from chemvlm.data.sources import SourceError, SourceReport, brics_molecules, rdkit_sets, read_file
 from chemvlm.data.split import skeleton_key, split_of
 
@@ -141,15 +142,8 @@ def _render_shard(job: tuple[Path, str, int, list[dict], str]) -> tuple[int, int
 
 def open_image(root: str | Path, path: str) -> Image.Image:
     """An image from a build: "shards/X.tar/member" is read from inside the tar, anything else from disk."""
-    root = Path(root)
-    if ".tar/" in path:
-        archive, member = path.split(".tar/", 1)
-        with tarfile.open(root / f"{archive}.tar") as tar:
-            handle = tar.extractfile(member)
-            if handle is None:
-                raise FileNotFoundError(f"{root / archive}.tar: no member {member}")
-            return Image.open(io.BytesIO(handle.read())).convert("RGB")
-    return Image.open(root / path).convert("RGB")
+    full = Path(root) / path
+    return Image.open(io.BytesIO(read_member(full)) if in_shard(path) else full).convert("RGB")
 
 
 def build(config: BuildConfig, out: str | Path, shard_range: tuple[int, int] | None = None, progress=None) -> dict:

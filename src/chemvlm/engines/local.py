@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem.answer import answer_question
-from chemvlm.chem.smiles import parse_smiles
+from chemvlm.chem.smiles import looks_like_smiles, parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.engines.recognition import no_structure, read_structures
 from chemvlm.model.build import build_config, parameter_counts
@@ -15,23 +14,12 @@ from chemvlm.model.presets import load_preset
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 
-_SMILES_CHARS = re.compile(r"[A-Za-z0-9@+\-\[\]()=#$/\\%.:*~]+")
 # A preset builds random weights in memory; beyond this it is a shape, not something to run.
 MAX_PRESET_PARAMETERS = 200_000_000
 # A structure reader's SMILES below this likelihood is not given: on pictures without a structure the
 # bundled model's best valid beam stayed below 0.88, its right answers on real drawings lay above 0.91
 # (benchmarks/results/no-structure.md).
 MIN_LIKELIHOOD = 0.9
-
-
-def looks_like_smiles(text: str) -> bool:
-    """A bare SMILES answer, valid or not (an invalid one is worth a valid beam), as opposed to a word or an
-    option letter: "CCO" and "C1CC(" are, "B", "Yes" and "Benzene" are not."""
-    if not text or not text.isascii() or not _SMILES_CHARS.fullmatch(text):
-        return False
-    if any(ch in text for ch in "()=#[]@/\\%") or any(ch.isdigit() for ch in text):
-        return True
-    return len(text) > 1 and parse_smiles(text) is not None
 
 
 class LocalEngine(Engine):

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import random
-import tarfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from chemvlm.data.shards import in_shard, read_member
 from chemvlm.jsonl import iter_jsonl
 from chemvlm.train.config import ConfigError
 
@@ -57,28 +56,9 @@ def file_images(row: Row) -> list:
     for image in row.images:
         if isinstance(image, str) and not image.startswith("data:"):
             path = Path(row.root) / image if row.root else Path(image)
-            image = _tar_member(str(path)) if ".tar/" in image else path
+            image = read_member(path) if in_shard(image) else path
         out.append(image)
     return out
-
-
-_TARS: dict[tuple[int, str], tarfile.TarFile] = {}  # open shards, per process (a forked worker opens its own)
-
-
-def _tar_member(path: str) -> bytes:
-    archive, member = path.split(".tar/", 1)
-    key = (os.getpid(), archive)
-    if key not in _TARS:
-        if len(_TARS) >= 64:
-            _TARS.pop(next(iter(_TARS))).close()
-        _TARS[key] = tarfile.open(archive + ".tar")  # reads the member index once, not once per image
-    try:
-        handle = _TARS[key].extractfile(member)
-    except KeyError:
-        handle = None
-    if handle is None:
-        raise FileNotFoundError(f"{archive}.tar: no member {member}")
-    return handle.read()
 
 
 class LazyRows(Sequence):
