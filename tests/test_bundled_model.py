@@ -48,11 +48,14 @@ def test_bundled_model_answers_alone_with_a_checked_smiles(tmp_path):
 
 
 def test_bundled_model_alone_gives_no_wrong_answer_for_the_patent_example():
-    # it cannot read this real patent drawing; it must say so rather than give a plausible wrong SMILES
+    # The example is CSc1nc(-c2ccccc2F)c2ccc(=O)n(C)c2n1 (examples/ATTRIBUTION.md). The bundled model does not
+    # read this real patent drawing: its best answer is another molecule, at a likelihood of 0.88, below the
+    # 0.9 a structure reader's SMILES needs; so it says that it is unsure and gives no structure.
     image = ROOT / "examples" / "uspto-US07314934-C00124.png"
     done = subprocess.run([sys.executable, "-m", "chemvlm", "ask", str(image), "What is this molecule?", "--json",
                            "--model", "chemvlm-mini"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     record = json.loads(done.stdout)
-    assert record["canonical"] in (None, "CSc1nc(-c2ccccc2F)c2ccc(=O)n(C)c2n1")
-    assert record["canonical"] or "unsure" in record["answer"]
+    assert record["engine"] == "chemvlm" and record["canonical"] is None and not record["valid"]
+    assert record["answer"].startswith("No chemical structure was recognised in the image: the model is unsure")
+    assert "below 0.90" in record["answer"]

@@ -221,12 +221,11 @@ def info(target: str = typer.Argument(..., help="A preset name or a checkpoint d
     from transformers import AutoConfig
 
     from chemvlm.model.build import build_config, load_settings, parameter_counts
+    from chemvlm.model.checkpoint import require_checkpoint
     from chemvlm.model.presets import load_preset, preset_names, tokens_per_tile
 
     if Path(target).is_dir():
-        if not (Path(target) / "config.json").is_file():
-            raise UserError(f"{target}: not a checkpoint directory (no config.json)")
-        config = AutoConfig.from_pretrained(target)
+        config = AutoConfig.from_pretrained(require_checkpoint(target))
         title = target
     elif target in preset_names():
         preset = load_preset(target)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chemvlm.errors import InputError
+from chemvlm.model.checkpoint import is_checkpoint
 
 
 class ModelSpecError(InputError, ValueError):
@@ -46,7 +47,7 @@ class ModelSpec:
                 raise ModelSpecError(f"model spec {text!r}: expected openai:http(s)://HOST[:PORT]/v1#MODEL")
             return cls("openai", target=url.rstrip("/"), model=model or None, text=text)
         if text == BUNDLED_NAME:
-            if not (BUNDLED_MODEL / "config.json").is_file():
+            if not is_checkpoint(BUNDLED_MODEL):
                 raise ModelSpecError(f"model spec {text!r}: this install has no bundled model ({BUNDLED_MODEL})")
             return cls("local", target=str(BUNDLED_MODEL), text=text)
         if text.startswith("ensemble:"):
@@ -55,8 +56,8 @@ class ModelSpec:
                 raise ModelSpecError(f"model spec {text!r}: an ensemble needs at least two members")
             return cls("ensemble", members=tuple(cls.parse(p) for p in parts), text=text)
         if Path(text).is_dir():
-            if not (Path(text) / "config.json").is_file():
-                raise ModelSpecError(f"model spec {text!r}: directory has no config.json (not a checkpoint)")
+            if not is_checkpoint(text):
+                raise ModelSpecError(f"model spec {text!r}: not a checkpoint directory (no config.json)")
             return cls("local", target=str(Path(text)), text=text)
         if text in preset_names():
             return cls("preset", target=text, text=text)
@@ -77,7 +78,7 @@ def default_model(osra_installed: bool | None = None) -> str:
     docs/mini.md), the bundled model alone without osra, and `osra` alone in a checkout without weights."""
     import shutil
 
-    bundled = (BUNDLED_MODEL / "config.json").is_file()
+    bundled = is_checkpoint(BUNDLED_MODEL)
     osra = shutil.which("osra") is not None if osra_installed is None else osra_installed
     if bundled and osra:
         return f"ensemble:osra,{BUNDLED_NAME}"

@@ -17,8 +17,8 @@ from transformers import (
 
 from chemvlm.chat.template import build_messages, expand_image_placeholders
 from chemvlm.chem import MoleculeInfo, describe, extract_smiles
-from chemvlm.errors import InputError
 from chemvlm.model.build import build_model, load_settings, save_settings
+from chemvlm.model.checkpoint import CheckpointError, require_checkpoint  # noqa: F401 (re-exported)
 from chemvlm.model.presets import ChatSettings, load_preset, tokens_per_tile
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
 from chemvlm.vision import load_image
@@ -40,10 +40,6 @@ class Answer:
         return self.molecule.smiles or None
 
 
-class CheckpointError(InputError, ValueError):
-    """A path that is not a loadable checkpoint."""
-
-
 class ChemVLM:
     """A native InternVL model with its tokenizer, chat settings and image processor: prompts in, answers out."""
 
@@ -62,9 +58,7 @@ class ChemVLM:
     # ---- loading and saving -------------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None, device: str | None = None) -> "ChemVLM":
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise CheckpointError(f"{path}: not a checkpoint directory (no config.json)")
+        path = require_checkpoint(path)
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar is not part of an answer

@@ -24,6 +24,7 @@ from chemvlm.convert.internvl_chat import (
 )
 from chemvlm.convert.tokenizer import convert_tokenizer
 from chemvlm.model.build import SETTINGS_KEY
+from chemvlm.model.checkpoint import require_checkpoint
 from chemvlm.model.tokenizer import IMG_CONTEXT
 
 IMAGE_TOKENS = ["<img>", "</img>", IMG_CONTEXT, "<quad>", "</quad>", "<ref>", "</ref>", "<box>", "</box>"]
@@ -43,7 +44,7 @@ def assemble(vision_source: str | Path, llm_source: str | Path, destination: str
              max_shard_bytes: int = 5 * 2**30, dtype: torch.dtype | None = None) -> dict:
     vision_source, llm_source, destination = Path(vision_source), Path(llm_source), Path(destination)
     vision = read_internvl_chat_config(vision_source)
-    llm = _load_json(llm_source / "config.json")
+    llm = _load_json(require_checkpoint(llm_source) / "config.json")
     llm.setdefault("architectures", [INTERNLM2])
     old_vocab = llm["vocab_size"]
     src = {**vision, "llm_config": {**llm, "vocab_size": old_vocab + len(IMAGE_TOKENS)}}

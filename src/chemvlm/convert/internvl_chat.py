@@ -21,6 +21,7 @@ import torch
 
 from chemvlm.convert.checkpoint import CheckpointFormatError, ShardWriter, iter_tensors
 from chemvlm.model.build import SETTINGS_KEY, save_settings
+from chemvlm.model.checkpoint import require_checkpoint
 from chemvlm.model.presets import ChatSettings, tokens_per_tile
 from chemvlm.vision.processor import ImageProcessor
 
@@ -85,7 +86,7 @@ def image_token_id(source: Path, llm_architecture: str) -> int:
 
 
 def read_internvl_chat_config(source: Path) -> dict:
-    src = _load_json(source / "config.json")
+    src = _load_json(require_checkpoint(source) / "config.json")
     if src.get("model_type") != "internvl_chat":
         raise CheckpointFormatError(f"{source}: model_type is {src.get('model_type')!r}, expected 'internvl_chat'")
     return src
