@@ -147,7 +147,7 @@ def test_tar_shards_and_lazy_rows(tmp_path, encoder):
     import io
     import tarfile
 
-    from chemvlm.train.data import LazyRows, Row
+    from chemvlm.train.data import AnnotationRow, LazyRows
 
     png = draw_molecule("CCO")
     (tmp_path / "shards").mkdir()
@@ -156,8 +156,9 @@ def test_tar_shards_and_lazy_rows(tmp_path, encoder):
         info.size = len(png)
         tar.addfile(info, io.BytesIO(png))
     turns = [{"from": "human", "value": "<image>\nSMILES?"}, {"from": "gpt", "value": "CCO"}]
-    rows = [Row({"id": "in-tar", "image": "shards/set-00000.tar/00000000.png", "conversations": turns}, "set", str(tmp_path)),
-            Row({"id": "not-in-tar", "image": "shards/set-00000.tar/00000009.png", "conversations": turns}, "set", str(tmp_path))]
+    samples = [{"id": name, "image": f"shards/set-00000.tar/{member}", "conversations": turns}
+               for name, member in (("in-tar", "00000000.png"), ("not-in-tar", "00000009.png"))]
+    rows = [AnnotationRow(sample, "set", str(tmp_path)) for sample in samples]
     dataset = TrainDataset(rows, encoder, max_tiles=4)
     assert dataset[0]["sample"].pixel_values is not None
     assert dataset[1]["skipped"][0][0] == "not-in-tar" and dataset[1]["skipped"][0][1].startswith("image")

@@ -20,6 +20,8 @@ from chemvlm.data.tasks import REACTION_TASKS, molecule_qa, reaction_qa
 
 @dataclass(frozen=True)
 class Row:
+    """One line of rows.jsonl: what to render, not yet an image (rendered, it is an InternVL sample)."""
+
     id: str
     smiles: str  # molecule SMILES or reaction SMILES
     task: str

@@ -7,6 +7,8 @@ from chemvlm.train.config import (
     load_config,
     load_stage,
 )
-from chemvlm.train.data import Row, SkipLog, load_meta
+from chemvlm.train.data import AnnotationRow, SkipLog, load_meta
 
-__all__ = ["ConfigError", "Row", "SkipLog", "StagePolicy", "TrainConfig", "load_config", "load_meta", "load_stage"]
+__all__ = [
+    "AnnotationRow", "ConfigError", "SkipLog", "StagePolicy", "TrainConfig", "load_config", "load_meta", "load_stage",
+]

@@ -3,7 +3,7 @@ pluggable source.
 
 Meta JSON: {name: {"root": image dir, "annotation": JSONL file | directory of shards | glob,
 "repeat_time": float, "length": rows, "max_dynamic_patch": optional tiles per image}}.
-Row: {"id", "image": path | [paths] (absent: text only), "conversations": [{"from": "human"|"gpt"|"system",
+A row: {"id", "image": path | [paths] (absent: text only), "conversations": [{"from": "human"|"gpt"|"system",
 "value": "<image>\\n…"}, …]}. A line that is not such a row is skipped with its file and line, never a crash.
 """
 
@@ -23,8 +23,8 @@ from chemvlm.train.config import ConfigError
 
 
 @dataclass
-class Row:
-    """One conversation and where it came from."""
+class AnnotationRow:
+    """One row of an InternVL annotation file (or one rendered lazily): the conversation and where it came from."""
 
     data: dict  # the JSONL object
     dataset: str  # its name in the meta JSON
@@ -46,10 +46,10 @@ class Row:
 
 # An image source turns a row into its images: paths, bytes or PIL images (whatever `load_image` accepts).
 # The default reads files under the dataset's root; tar shards or images rendered on the fly plug in here.
-ImageSource = Callable[[Row], Sequence[Any]]
+ImageSource = Callable[[AnnotationRow], Sequence[Any]]
 
 
-def file_images(row: Row) -> list:
+def file_images(row: AnnotationRow) -> list:
     """Paths are relative to the dataset's root; "X.tar/member" is read from inside the tar shard X.tar (the
     data engine's layout); bytes and PIL images (lazy rows) pass through."""
     out = []
@@ -72,10 +72,10 @@ class LazyRows(Sequence):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> Row:
+    def __getitem__(self, index: int) -> AnnotationRow:
         images, sample = self.render(self.items[index])
         images = images if isinstance(images, (list, tuple)) else [images]
-        return Row(dict(sample, image=list(images)), self.dataset, origin=f"{self.dataset}[{index}]")
+        return AnnotationRow(dict(sample, image=list(images)), self.dataset, origin=f"{self.dataset}[{index}]")
 
 
 @dataclass
@@ -120,18 +120,18 @@ def _valid(obj) -> str | None:
     return None
 
 
-def read_jsonl(path: Path, dataset: str, root: str, max_tiles: int | None, skips: SkipLog) -> list[Row]:
+def read_jsonl(path: Path, dataset: str, root: str, max_tiles: int | None, skips: SkipLog) -> list[AnnotationRow]:
     rows = []
     for origin, obj in iter_jsonl(path, on_error=lambda where, why: skips.add(where, f"malformed JSON: {where}: {why}")):
         problem = _valid(obj)
         if problem:
             skips.add(str(obj.get("id", origin)), f"bad row: {origin}: {problem}")
             continue
-        rows.append(Row(obj, dataset, root, origin, max_tiles))
+        rows.append(AnnotationRow(obj, dataset, root, origin, max_tiles))
     return rows
 
 
-def _repeat(rows: list[Row], repeat_time: float, seed: int) -> list[Row]:
+def _repeat(rows: list[AnnotationRow], repeat_time: float, seed: int) -> list[AnnotationRow]:
     """InternVL's repeat_time: < 1 keeps a random share (seeded), > 1 repeats, fractions sampled."""
     whole, fraction = int(repeat_time), repeat_time - int(repeat_time)
     out = rows * whole
@@ -141,7 +141,7 @@ def _repeat(rows: list[Row], repeat_time: float, seed: int) -> list[Row]:
     return out
 
 
-def load_meta(meta_path: str | Path, seed: int = 0) -> tuple[list[Row], SkipLog, dict[str, int]]:
+def load_meta(meta_path: str | Path, seed: int = 0) -> tuple[list[AnnotationRow], SkipLog, dict[str, int]]:
     """All rows of all datasets (repeat_time applied), what was skipped while reading, and rows per dataset."""
     meta_path = Path(meta_path)
     if not meta_path.is_file():

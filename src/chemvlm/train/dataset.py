@@ -7,12 +7,12 @@ from typing import Sequence
 
 import torch
 
-from chemvlm.train.data import ImageSource, Row, file_images
+from chemvlm.train.data import AnnotationRow, ImageSource, file_images
 from chemvlm.train.encode import Encoder, Sample, SkipSample
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    def __init__(self, rows: Sequence[Row], encoder: Encoder, max_tiles: int = 12, image_source: ImageSource | None = None, tries: int = 16):
+    def __init__(self, rows: Sequence[AnnotationRow], encoder: Encoder, max_tiles: int = 12, image_source: ImageSource | None = None, tries: int = 16):
         self.rows = rows
         self.encoder = encoder
         self.max_tiles = max_tiles
@@ -22,7 +22,7 @@ class TrainDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def encode(self, row: Row) -> Sample:
+    def encode(self, row: AnnotationRow) -> Sample:
         try:
             images = list(self.image_source(row))
         except Exception as err:  # a plugged-in source may fail in its own way; the row is skipped, not the run

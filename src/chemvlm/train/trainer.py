@@ -19,7 +19,7 @@ from chemvlm.chat.engine import ChemVLM
 from chemvlm.model.presets import preset_names
 from chemvlm.train.collate import Collator
 from chemvlm.train.config import ConfigError, TrainConfig
-from chemvlm.train.data import ImageSource, Row, SkipLog, load_meta
+from chemvlm.train.data import AnnotationRow, ImageSource, SkipLog, load_meta
 from chemvlm.train.dataset import LengthGroupedSampler, TrainDataset
 from chemvlm.train.encode import Encoder
 from chemvlm.train.lora import apply_policy, merge, trainable_summary
@@ -169,7 +169,7 @@ def training_arguments(config: TrainConfig) -> TrainingArguments:
 def build_trainer(
     config: TrainConfig,
     image_source: ImageSource | None = None,
-    rows: list[Row] | None = None,
+    rows: list[AnnotationRow] | None = None,
     eval_hook: EvalHook | None = None,
     callbacks: list | None = None,
 ) -> StageTrainer:
