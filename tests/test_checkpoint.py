@@ -32,6 +32,7 @@ def test_loading_and_converting_refuse_a_directory_without_config(tmp_path):
 
 
 def test_the_check_loads_neither_torch_nor_transformers():
-    code = "import sys, chemvlm.spec, chemvlm.model.checkpoint; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = ("import sys, chemvlm.spec, chemvlm.model.checkpoint; "
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "False"], done.stderr

@@ -78,7 +78,7 @@ def test_info_reports_parameter_counts():
         (["ask", "README.md", "q", "--model", "no-such-model"], "model spec 'no-such-model'"),
         (["info", "nothing"], "nothing: not a checkpoint directory or a preset"),
         (["info", "docs"], "docs: not a checkpoint directory (no config.json)"),
-        (["ask", "README.md", "q", "--model", "docs"], "model spec 'docs': not a checkpoint directory (no config.json)"),
+        (["ask", "README.md", "q", "-m", "docs"], "model spec 'docs': not a checkpoint directory (no config.json)"),
         (["ask", "README.md", "q", "--model", "chemvlm-26b"], "a preset has no trained weights"),
     ],
 )
