@@ -88,7 +88,8 @@ def main() -> None:
             try:
                 if rule.get("fallback"):
                     first = candidates["default"][0]
-                    smiles = first if canonical_smiles(first) else choose(candidates, load_image(item.images[0]))[0]
+                    smiles = first if canonical_smiles(first) else choose(
+                        candidates, load_image(item.images[0]), rerank=True)[0]
                 else:
                     smiles = choose(candidates, load_image(item.images[0]), **rule)[0]
             except ValueError:

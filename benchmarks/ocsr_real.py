@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chemvlm.bench.report import bar_chart, compare_markdown
 from chemvlm.bench.runner import run_eval
+from chemvlm.engines.registry import takes
 from chemvlm.record import read_predictions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,8 @@ def main() -> None:
     results, timing = [], []
     for model in args.model or ["osra"]:
         out = RESULTS / f"ocsr-real-{model.replace(':', '_').replace('/', '_')}"
-        result = run_eval("ocsr-real", model, out, data=args.data, workers=args.workers, timeout=120)
+        timeout = 120 if "timeout" in takes(model) else None  # osra's, per item; a local model has none
+        result = run_eval("ocsr-real", model, out, data=args.data, workers=args.workers, timeout=timeout)
         results.append(result)
         seconds = [p.seconds for p in read_predictions(out / "predictions.jsonl")]
         timing.append((model, statistics.median(seconds), sum(seconds)))

@@ -13,7 +13,7 @@ import pytest
 from chemvlm.bench.items import BenchItem
 from chemvlm.bench.judge import Judge, parse_verdict
 from chemvlm.bench.scoring import score
-from chemvlm.engines.base import EngineError, Query, load_engine
+from chemvlm.engines import EngineError, Query, load_engine
 from chemvlm.engines.openai import ServerUnreachable
 from chemvlm.record import Prediction
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from chemvlm.chem import draw_molecule
-from chemvlm.engines.base import Engine, EngineError, Query, load_engine
+from chemvlm.engines import Engine, EngineError, Query, load_engine
 from chemvlm.engines.ensemble import EnsembleEngine, choose, member_labels
 from chemvlm.engines.osra import parse_osra_confidence
 from chemvlm.spec import ModelSpec
@@ -39,8 +39,7 @@ class Fixed(Engine):
 
 
 def ensemble(*members, **options):
-    engine = EnsembleEngine(ModelSpec.parse("ensemble:osra,osra"), variants=("default",), **options)
-    engine.members = list(members)
+    engine = EnsembleEngine(ModelSpec.parse("ensemble:" + ",".join(["osra"] * len(members))), members, **options)
     engine.labels = [f"m{i}" for i in range(len(members))]
     return engine
 
@@ -60,8 +59,8 @@ def test_a_tie_goes_to_the_candidate_that_matches_the_drawing(aspirin):
 
     image = load_image(aspirin)
     wrong_first = {"a": ["CC(=O)Oc1ccccc1"], "b": [ASPIRIN]}
-    assert choose(wrong_first, image)[0] == "CC(=O)Oc1ccccc1C(=O)O"
-    assert choose(wrong_first, image, rerank=False)[0] == "CC(=O)Oc1ccccc1"  # order alone keeps the first
+    assert choose(wrong_first, image, rerank=True)[0] == "CC(=O)Oc1ccccc1C(=O)O"
+    assert choose(wrong_first, image)[0] == "CC(=O)Oc1ccccc1"  # by default, as the engine: order alone keeps the first
 
 
 def test_a_failing_member_does_not_sink_the_item(aspirin):

@@ -11,7 +11,7 @@ from chemvlm.chem.draw import draw_molecule
 from chemvlm.chem.smiles import canonical_smiles
 from chemvlm.data.reaction import render_reaction
 from chemvlm.data.render import sample_style
-from chemvlm.engines.base import Query, load_engine
+from chemvlm.engines import Query, load_engine
 from chemvlm.spec import BUNDLED_MODEL
 from chemvlm.vision.scheme import split_scheme
 

@@ -20,7 +20,6 @@ from chemvlm.errors import InputError
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # soft wrap: a line is never broken at 80 columns in a pipe or log
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"}
 # Files `ocr` finds in a folder and cannot read yet (other non-image files are skipped as "not an image").
 DOCUMENTS = {".pdf": "PDF documents are not read yet", ".svg": "SVG drawings are not read yet"}
 
@@ -67,6 +66,8 @@ ModelOption = typer.Option(None, "--model", "-m", help="Model spec: checkpoint d
 
 
 def _engine(model: str | None, **options):
+    """The engine of a spec (default: the default model) with the options the user gave (None: not given);
+    an option no engine in play takes is an error naming it."""
     from chemvlm.engines import load_engine
     from chemvlm.spec import default_model
 
@@ -78,8 +79,8 @@ def ask(
     args: list[str] = typer.Argument(..., help="IMAGE... QUESTION (the last argument is the question)"),
     model: str | None = ModelOption,
     as_json: bool = typer.Option(False, "--json", help="Print the prediction record as JSON."),
-    max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image (default: the model's, 6)."),
-    max_new_tokens: int = typer.Option(256, min=1, help="Longest answer in tokens."),
+    max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image of a local model (default: the checkpoint's own setting; the bundled model uses 1)."),
+    max_new_tokens: int | None = typer.Option(None, min=1, help="Longest answer in tokens of a local model (default 256)."),
 ):
     """Ask a question about one or more images."""
     from chemvlm.chem import describe
@@ -88,8 +89,7 @@ def ask(
     if len(args) < 2:
         raise UserError(f"{args[0]}: give at least one image and a question (the last argument)")
     *images, question = args
-    options = {"max_tiles": max_tiles, "max_new_tokens": max_new_tokens} if _is_model(model) else {}
-    engine = _engine(model, **options)
+    engine = _engine(model, max_tiles=max_tiles, max_new_tokens=max_new_tokens)
     with _sigterm_as_ctrl_c():
         prediction = engine.predict([Query(id="1", images=images, question=question)])[0]
     if prediction.error:
@@ -111,15 +111,11 @@ def ask(
     console.print(table, highlight=False)
 
 
-def _is_model(model: str | None) -> bool:
-    from chemvlm.spec import ModelSpec, default_model
-
-    return ModelSpec.parse(model or default_model()).kind in ("local", "preset")
-
-
 def _collect_images(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The images to read, each file once however it was typed, and the files of folders that are skipped
     (with why). A file named on the command line is always read: it gets a record, an error one at worst."""
+    from chemvlm.vision.suffixes import IMAGE_SUFFIXES
+
     found, skipped = {}, []  # resolved path: the path as first typed
     for item in inputs:
         path = Path(item)
@@ -160,7 +156,7 @@ def ocr(
     output: Path = typer.Option(..., "--output", "-o", help="results.jsonl, results.csv or results.sdf (appended; a rerun resumes)."),
     model: str | None = ModelOption,
     question: str = typer.Option("What is the SMILES of the molecule in the image?", help="Question asked for every image."),
-    batch_size: int = typer.Option(8, min=1, help="Images per generate call of a local model."),
+    batch_size: int | None = typer.Option(None, min=1, help="Images per generate call of a local model (default 8)."),
 ):
     """Recognise the structure in every image and write one prediction record per image."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -177,7 +173,7 @@ def ocr(
     # typed path in `image` too: taken from the current directory, as before.
     done = {Path(image).resolve() for image in writer.done_images if image}
     todo = [p for p in images if p.resolve() not in done]
-    engine = _engine(model, **({"batch_size": batch_size} if _is_model(model) else {}))
+    engine = _engine(model, batch_size=batch_size)
     step = max(1, engine.batch_size)  # a local model's batch, or one osra process per worker
     written = []
 

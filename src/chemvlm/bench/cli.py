@@ -13,7 +13,7 @@ from chemvlm.bench.benchmarks import NAMES
 from chemvlm.bench.importers import option_letters
 from chemvlm.bench.items import BenchFileError, BenchItem, read_items, read_jsonl
 from chemvlm.chem.smiles import extract_smiles
-from chemvlm.engines.base import EngineError
+from chemvlm.engines.base import EngineError, OptionError
 from chemvlm.record import Prediction, RecordFileError, read_predictions
 from chemvlm.spec import ModelSpecError
 
@@ -25,6 +25,9 @@ def one_line_errors():
     """Bad input ends the command with one line naming it, never a traceback."""
     try:
         yield
+    except OptionError as err:  # a usage error, as click's
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from None
     except (BenchFileError, RecordFileError, EngineError, ModelSpecError, ValueError) as err:  # ImageLoadError too
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
@@ -51,7 +54,7 @@ def eval_command(
     judge: Optional[str] = typer.Option(None, "--judge", help="openai:URL#MODEL that judges free-form answers"),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", help="osra processes / concurrent requests"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds per item (osra) or request (openai)"),
-    max_tiles: int = typer.Option(6, "--max-tiles", help="image tiles for the local model (paper: 6)"),
+    max_tiles: Optional[int] = typer.Option(None, "--max-tiles", help="image tiles for a local model (default: the checkpoint's own setting: 6 for ChemVLM, as the paper; 1 for the bundled model)"),
     retries: Optional[int] = typer.Option(None, "--retries", help="retries of a failed request (openai; default 3)"),
 ):
     """Answer a benchmark with a model, appending predictions as they come (resumable), then score."""

@@ -18,23 +18,26 @@ from chemvlm.bench.benchmarks import load_bench, missing_images
 from chemvlm.bench.items import BenchFileError, read_items, write_items
 from chemvlm.bench.report import run_markdown
 from chemvlm.bench.scoring import score
-from chemvlm.engines.base import Query, load_engine
+from chemvlm.engines.base import Query
+from chemvlm.engines.registry import given_options, load_engine, takes
 from chemvlm.record import PredictionWriter, read_predictions
 from chemvlm.spec import ModelSpec
 
 
-def engine_options(spec: ModelSpec, workers: int | None, timeout: float | None, max_tiles: int,
-                   retries: int | None = None) -> dict:
-    """The options each engine kind understands. ChemVLM's own evaluation: greedy, up to 6 tiles."""
-    local = spec.kind in ("local", "preset")
-    options = {"max_tiles": max_tiles} if local else {}
+# What `--workers` sets: osra processes, requests at once to a server, a local model's batch; the first of
+# these the engine (or one of an ensemble's members) takes.
+PARALLEL_OPTIONS = ("workers", "concurrency", "batch_size")
+
+
+def engine_options(spec: ModelSpec, workers: int | None = None, timeout: float | None = None,
+                   max_tiles: int | None = None, retries: int | None = None) -> dict:
+    """The engine options of `chemvlm eval`'s flags, checked: each given flag goes to the engines that take
+    it, and one that no engine in play takes is an OptionError naming it."""
+    options = {"timeout": timeout, "max_tiles": max_tiles, "retries": retries}
     if workers:
-        options[{"openai": "concurrency"}.get(spec.kind, "batch_size" if local else "workers")] = workers
-    if timeout and not local:  # the local engine passes unknown options on to generation
-        options["timeout"] = timeout
-    if retries is not None and spec.kind == "openai":
-        options["retries"] = retries
-    return options
+        accepted = takes(spec)
+        options[next((name for name in PARALLEL_OPTIONS if name in accepted), "workers")] = workers
+    return given_options(spec, **options)
 
 
 def _check_run(out: Path, bench: str, model: str) -> None:
@@ -51,10 +54,11 @@ def _check_run(out: Path, bench: str, model: str) -> None:
 
 
 def run_eval(bench: str, model: str, out: str | Path, limit: int | None = None, data=None, images=None,
-             judge=None, workers: int | None = None, timeout: float | None = None, max_tiles: int = 6,
+             judge=None, workers: int | None = None, timeout: float | None = None, max_tiles: int | None = None,
              retries: int | None = None, progress: bool = True) -> dict:
     out = Path(out)
     spec = ModelSpec.parse(model)
+    options = engine_options(spec, workers, timeout, max_tiles, retries)  # refused before anything is written
     items = load_bench(bench, data, images)
     items = items[:limit] if limit else items
     _check_run(out, bench, str(spec))
@@ -68,7 +72,7 @@ def run_eval(bench: str, model: str, out: str | Path, limit: int | None = None, 
             " (pass --images ROOT where they are)"
         )
     if todo:
-        engine = load_engine(spec, **engine_options(spec, workers, timeout, max_tiles, retries))
+        engine = load_engine(spec, **options)
         batch = max(1, getattr(engine, "batch_size", 1))
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, disable=not progress) as bar:

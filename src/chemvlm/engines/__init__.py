@@ -1,5 +1,10 @@
-"""Engines answer questions about images; every one is chosen by a model spec and writes Prediction records."""
+"""Engines answer questions about images; every one is chosen by a model spec and writes Prediction records.
 
-from chemvlm.engines.base import Engine, EngineError, Query, load_engine
+engines.base is the interface (Engine, Query, EngineError), engines.registry maps a spec to its engine
+(load_engine), and each engine module holds one engine with its typed options.
+"""
 
-__all__ = ["Engine", "EngineError", "Query", "load_engine"]
+from chemvlm.engines.base import Engine, EngineError, OptionError, Query
+from chemvlm.engines.registry import load_engine
+
+__all__ = ["Engine", "EngineError", "OptionError", "Query", "load_engine"]

@@ -7,22 +7,27 @@ The rule (measured in benchmarks/results/ensemble-ocsr.md):
 2. the molecule proposed by most members wins (one vote per member: a model's four beams or osra's variants
    that agree do not outvote another member);
 3. a tie goes to the earliest candidate: the first member's first candidate (plain osra for `osra`).
-   With `rerank=True`, a tie first goes to the candidate whose RDKit drawing best matches the image
+   With the option `rerank=True`, a tie first goes to the candidate whose RDKit drawing best matches the image
    (`chem.rerank`); on ocsr-real that lost more items than it won, so it is off by default.
 
 A member that fails on an item only loses its vote on that item; when every member fails, the item is a
 failed record that names each member's error.
+
+Options: the ensemble's own (`EnsembleOptions`) stay with it; every other option goes to each member that
+takes it (`max_tiles` to a model, `timeout` to osra), and one that neither the ensemble nor any member takes
+is refused (engines.registry.load_engine).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 
 from chemvlm.chem import canonical_smiles
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.explain import language_of
-from chemvlm.engines.base import Engine, Query, load_engine
+from chemvlm.engines.base import Engine, Query
 from chemvlm.engines.recognition import read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
@@ -41,21 +46,22 @@ def member_labels(specs) -> list[str]:
 # The osra runs an osra member of an ensemble makes (see engines.osra.VARIANTS), chosen by measurement:
 # plain osra first (it wins ties), then `-j`, which mostly helps where plain osra finds nothing valid.
 ENSEMBLE_VARIANTS = ("default", "jaggy")
-
-# Options only some engines understand; a local model would pass them on to generation.
-_NOT_FOR_MODELS = {"workers", "timeout", "variants", "cache_dir", "executable", "concurrency", "retries"}
-
-
-def member_options(spec, options: dict) -> dict:
-    """The ensemble's options a member understands."""
-    if spec.kind in ("local", "preset"):
-        return {k: v for k, v in options.items() if k not in _NOT_FOR_MODELS}
-    if spec.kind == "osra":
-        return {"variants": ENSEMBLE_VARIANTS, **options}
-    return dict(options)
+# What members that take these options get inside an ensemble unless the caller says otherwise.
+MEMBER_DEFAULTS = {"variants": ENSEMBLE_VARIANTS}
 
 
-def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) -> tuple[str, list[str], int]:
+def member_options(member_takes, options: dict) -> dict:
+    """The options one member gets: each option it takes (`member_takes`, its option names), given or by
+    the ensemble's default for members; the rest go to the members that take them."""
+    return {name: value for name, value in {**MEMBER_DEFAULTS, **options}.items() if name in member_takes}
+
+
+@dataclass(frozen=True)
+class EnsembleOptions:
+    rerank: bool = False  # break a tie by the drawing match (chem.rerank); off: it lost more than it won
+
+
+def choose(candidates: dict[str, list[str]], image=None, rerank: bool = False) -> tuple[str, list[str], int]:
     """(canonical SMILES, members that proposed it, votes) from {member: [SMILES, ...]}, by the rule above.
     Raises ValueError when no candidate is valid."""
     votes: Counter = Counter()
@@ -86,18 +92,15 @@ def choose(candidates: dict[str, list[str]], image=None, rerank: bool = True) ->
 
 
 class EnsembleEngine(Engine):
-    name = "ensemble"
+    """Built by engines.registry.load_engine, which loads the members with their share of the options."""
 
-    def __init__(self, spec, rerank: bool = False, **options):
-        super().__init__(spec)
-        # A spec named twice is loaded and run once; its candidates count once per mention.
-        engines = {}
-        for member in spec.members:
-            if str(member) not in engines:
-                engines[str(member)] = load_engine(member, **member_options(member, options))
-        self.members = [engines[str(member)] for member in spec.members]
+    name = "ensemble"
+    Options = EnsembleOptions
+
+    def __init__(self, spec, members: list[Engine], **options):
+        super().__init__(spec, **options)
+        self.members = list(members)  # one per spec member; a spec named twice is the same engine twice
         self.labels = member_labels(spec.members)
-        self.rerank = rerank
         self.batch_size = max(getattr(m, "batch_size", 1) for m in self.members)
 
     def _member_candidates(self, member: Engine, queries: list[Query]) -> list:
@@ -136,13 +139,13 @@ class EnsembleEngine(Engine):
             return self.failed(query, f"every ensemble member failed ({detail})", seconds)
         candidates = {label: value for label, value in found.items() if label not in errors}
         image = None
-        if self.rerank and len(query.images) == 1:
+        if self.options.rerank and len(query.images) == 1:
             try:
                 image = load_image(query.images[0])
             except ImageLoadError:
                 image = None  # members that could read it already voted; no re-ranking without the picture
         try:
-            smiles, sources, votes = choose(candidates, image, self.rerank)
+            smiles, sources, votes = choose(candidates, image, self.options.rerank)
         except ValueError:
             smiles, sources, votes = "", [], 0
         language = language_of(query.question)

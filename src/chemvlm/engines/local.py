@@ -1,8 +1,14 @@
-"""A ChemVLM model in this process: batched generation through ChemVLM.ask_batch."""
+"""A ChemVLM model in this process: batched generation through ChemVLM.ask_batch, streaming through
+ChemVLM.stream."""
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
+from typing import Iterator
+
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem.answer import answer_question
@@ -22,12 +28,34 @@ MAX_PRESET_PARAMETERS = 200_000_000
 MIN_LIKELIHOOD = 0.9
 
 
+@dataclass(frozen=True)
+class LocalOptions:
+    batch_size: int = 8  # questions per generate call
+    max_tiles: int | None = None  # tiles per image; None: the checkpoint's own setting
+    max_new_tokens: int = 256  # longest answer, unless a query sets its own
+    num_candidates: int = 4  # beams for the ensemble and for repairing a SMILES RDKit rejects
+    min_likelihood: float = MIN_LIKELIHOOD  # a structure reader's SMILES below it is "no structure"
+
+
+def _may_become_smiles(text: str) -> bool:
+    """Whether more text could still make `text` a bare SMILES answer: it has only SMILES characters."""
+    return looks_like_smiles(text + "1")  # a digit makes any run of SMILES characters SMILES-shaped
+
+
+class _StopWhen(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return self.event.is_set()
+
+
 class LocalEngine(Engine):
     name = "chemvlm"
+    Options = LocalOptions
 
-    def __init__(self, spec, batch_size: int = 8, max_tiles: int | None = None, max_new_tokens: int = 256,
-                 num_candidates: int = 4, min_likelihood: float = MIN_LIKELIHOOD, **generation):
-        super().__init__(spec)
+    def __init__(self, spec, **options):
+        super().__init__(spec, **options)
         if spec.kind == "preset":
             preset = load_preset(spec.target)
             if "vocab_size" in preset.text and parameter_counts(build_config(preset))["total"] > MAX_PRESET_PARAMETERS:
@@ -38,14 +66,35 @@ class LocalEngine(Engine):
             self.vlm = ChemVLM.from_preset(spec.target)
         else:
             self.vlm = ChemVLM.from_pretrained(spec.target)
-        self.batch_size = batch_size
-        self.options = dict(max_tiles=max_tiles, max_new_tokens=max_new_tokens, **generation)
-        self.num_candidates = max(1, num_candidates)
+        self.batch_size = self.options.batch_size
+        self.num_candidates = max(1, self.options.num_candidates)
         # only a structure reader's answers are all SMILES, so only there a likelihood decides "none"
-        self.min_likelihood = min_likelihood if self.vlm.settings.ink_view else 0.0
+        self.min_likelihood = self.options.min_likelihood if self.reads_structures else 0.0
+
+    @property
+    def reads_structures(self) -> bool:
+        """A structure reader (chemvlm-mini): every answer is a SMILES, read one structure per picture."""
+        return self.vlm.processor.ink_view
+
+    @property
+    def streams_tokens(self) -> bool:
+        # a structure reader's raw tokens are a SMILES before the drawing check, the likelihood threshold,
+        # beam repair and the RDKit explanation: it answers whole, through predict
+        return not self.reads_structures
+
+    def _budget(self, query: Query) -> int:
+        return query.max_tokens or self.options.max_new_tokens
+
+    def _chunks(self, items: list, query_of=lambda item: item):
+        """`items` in generate calls: at most batch_size each, one answer budget per call."""
+        budgets = sorted({self._budget(query_of(item)) for item in items})
+        for budget in budgets:
+            same = [item for item in items if self._budget(query_of(item)) == budget]
+            for start in range(0, len(same), self.batch_size):
+                yield budget, same[start : start + self.batch_size]
 
     def predict(self, queries: list[Query]) -> list[Prediction]:
-        if self.vlm.settings.ink_view:  # a structure reader (chemvlm-mini): reaction schemes molecule by molecule
+        if self.reads_structures:  # reaction schemes molecule by molecule, pictures without a drawing refused
             return read_structures(self, self._read_pictures, queries)
         return self._read_pictures(queries)
 
@@ -59,15 +108,14 @@ class LocalEngine(Engine):
                 results[index] = self.failed(query, str(err))
                 continue
             ready.append((index, query, images))
-        for start in range(0, len(ready), self.batch_size):
-            chunk = ready[start : start + self.batch_size]
+        for budget, chunk in self._chunks(ready, lambda item: item[1]):
             began = time.perf_counter()
             items = [(images, query.question, query.history or None) for _, query, images in chunk]
-            answers = self.vlm.ask_batch(items, **self.options)
+            answers = self.vlm.ask_batch(items, max_new_tokens=budget, max_tiles=self.options.max_tiles)
             texts = [answer.text.strip() for answer in answers]
             likelihoods = [answer.likelihood for answer in answers]
             # an answer that never ended is a loop, not a reading: no beams are spent on it
-            ran_on = {i for i, a in enumerate(answers) if a.new_tokens >= self.options["max_new_tokens"]}
+            ran_on = {i for i, a in enumerate(answers) if a.new_tokens >= budget}
             # a SMILES-shaped answer RDKit rejects: the best valid beam replaces it (one beam search per chunk)
             broken = [i for i, t in enumerate(texts)
                       if i not in ran_on and looks_like_smiles(t) and parse_smiles(t) is None]
@@ -97,6 +145,42 @@ class LocalEngine(Engine):
                                       answer=answer_question(smiles, query.question),
                                       smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
 
+    def stream(self, query: Query) -> Iterator[str]:
+        """A general chat model's answer token by token. Text is held back while it could still become a bare
+        SMILES (only SMILES characters so far): such an answer is checked, repaired and explained by predict,
+        whose answer is then given whole. A structure reader answers whole, through predict."""
+        if self.reads_structures:
+            return (yield from super().stream(query))
+        began = time.perf_counter()
+        try:
+            images = [load_image(image) for image in query.images]
+        except ImageLoadError as err:
+            return self.failed(query, str(err))
+        stop = threading.Event()
+        pieces = self.vlm.stream(images, query.question, query.history or None, max_new_tokens=self._budget(query),
+                                 max_tiles=self.options.max_tiles,
+                                 stopping_criteria=StoppingCriteriaList([_StopWhen(stop)]))
+        text, sent = "", 0
+        try:
+            for piece in pieces:
+                text += piece
+                ready = text.strip()  # predict's answer is stripped: so is what is sent
+                if not _may_become_smiles(ready):  # prose: predict keeps it as the model writes it
+                    yield ready[sent:]
+                    sent = len(ready)
+                else:
+                    yield ""  # held back, but the caller may stop here
+        finally:
+            stop.set()  # a caller that stops early ends the generation at the next token
+            for _ in pieces:
+                pass
+        text = text.strip()
+        if not sent and looks_like_smiles(text):  # greedy: predict generates the same text, then checks it
+            return (yield from super().stream(query))
+        if text[sent:]:
+            yield text[sent:]
+        return self._record(query, text, time.perf_counter() - began)
+
     def candidates(self, queries: list[Query]) -> list[list[str]]:
         """The SMILES of the `num_candidates` best beams per query, best first; beams without a valid SMILES
         and beams below the likelihood threshold are left out."""
@@ -106,15 +190,15 @@ class LocalEngine(Engine):
     def _beams(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
         """(SMILES, likelihood) of the valid ones of the `num_candidates` best beams per query, best first."""
         k = self.num_candidates
-        found = []
-        for start in range(0, len(queries), self.batch_size):
-            chunk = queries[start : start + self.batch_size]
+        found = {}
+        for budget, chunk in self._chunks(list(enumerate(queries)), lambda item: item[1]):
             try:
-                items = [([load_image(i) for i in q.images], q.question, q.history or None) for q in chunk]
+                items = [([load_image(i) for i in q.images], q.question, q.history or None) for _, q in chunk]
             except ImageLoadError as err:
                 raise EngineError(str(err)) from None
-            options = {**self.options, "num_beams": k, "num_return_sequences": k, "do_sample": False}
-            beams = self.vlm.ask_batch(items, **options)
+            beams = self.vlm.ask_batch(items, max_new_tokens=budget, max_tiles=self.options.max_tiles,
+                                       num_beams=k, num_return_sequences=k, do_sample=False)
             beams = [[b] for b in beams] if k == 1 else beams
-            found.extend([(a.smiles, a.likelihood) for a in answers if a.molecule.valid] for answers in beams)
-        return found
+            for (index, _), answers in zip(chunk, beams):
+                found[index] = [(a.smiles, a.likelihood) for a in answers if a.molecule.valid]
+        return [found[i] for i in range(len(queries))]

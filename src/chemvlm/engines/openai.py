@@ -12,6 +12,7 @@ import io
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 
@@ -45,21 +46,33 @@ def user_message(question: str, images: list) -> dict:
     return {"role": "user", "content": content}
 
 
+@dataclass(frozen=True)
+class OpenAIOptions:
+    api_key: str | None = None  # else from the environment: api_key_env, then KEY_VARIABLES
+    api_key_env: str | None = None
+    concurrency: int = 4  # requests at once
+    retries: int = 3  # of a transient failure, with exponential back-off
+    timeout: float = 120.0  # seconds per request
+    backoff: float = 1.0  # seconds before the first retry
+    max_tokens: int = 1024  # longest answer, unless a query sets its own
+    temperature: float = 0.0  # greedy, as the paper evaluates
+
+
 class OpenAIEngine(Engine):
     name = "openai"
+    Options = OpenAIOptions
 
-    def __init__(self, spec, api_key: str | None = None, api_key_env: str | None = None, concurrency: int = 4,
-                 retries: int = 3, timeout: float = 120.0, backoff: float = 1.0, max_tokens: int = 1024,
-                 temperature: float = 0.0, **_):
-        super().__init__(spec)
+    def __init__(self, spec, **options):
+        super().__init__(spec, **options)
+        options = self.options
         self.base_url = spec.target
-        variables = (api_key_env,) + KEY_VARIABLES if api_key_env else KEY_VARIABLES
-        self.api_key = api_key or next((os.environ[v] for v in variables if os.environ.get(v)), None)
-        self.retries, self.backoff = max(0, retries), backoff
-        self.max_tokens, self.temperature = max_tokens, temperature  # temperature 0: greedy, as the paper evaluates
-        self.batch_size = max(1, concurrency)
+        variables = (options.api_key_env,) + KEY_VARIABLES if options.api_key_env else KEY_VARIABLES
+        self.api_key = options.api_key or next((os.environ[v] for v in variables if os.environ.get(v)), None)
+        self.retries, self.backoff = max(0, options.retries), options.backoff
+        self.max_tokens, self.temperature = options.max_tokens, options.temperature
+        self.batch_size = max(1, options.concurrency)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self.client = httpx.Client(base_url=self.base_url, headers=headers, timeout=options.timeout)
         self._model = spec.model
 
     @property
@@ -114,7 +127,7 @@ class OpenAIEngine(Engine):
         start = time.perf_counter()
         try:
             earlier = [{"role": role, "content": text} for q, a in query.history for role, text in (("user", q), ("assistant", a))]
-            text = self.chat(earlier + [user_message(query.question, query.images)])
+            text = self.chat(earlier + [user_message(query.question, query.images)], query.max_tokens)
         except ServerUnreachable:
             raise
         except (EngineError, ValueError) as err:  # ValueError: an unreadable image (ImageLoadError)

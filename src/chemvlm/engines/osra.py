@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
@@ -20,8 +21,10 @@ from chemvlm.engines.recognition import no_structure, read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
 from chemvlm.vision.loading import reads_as_loaded
+from chemvlm.vision.suffixes import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".gif", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
+# Image files osra is given as they are (1-bit scans stay 1-bit); others (WebP) are converted to PNG first.
+OSRA_READS = IMAGE_SUFFIXES - {".webp"}
 
 # Named osra runs that give extra candidates: (extra arguments, upscale factor of the input image).
 # `default` is plain `osra IMAGE`; the others are measured in benchmarks/results/ensemble-ocsr.md.
@@ -98,22 +101,32 @@ def _failure(done: subprocess.CompletedProcess) -> str:
     return f"it exited with status {done.returncode}"
 
 
+@dataclass(frozen=True)
+class OsraOptions:
+    timeout: float = 60.0  # seconds per osra run
+    workers: int = 2  # osra processes at once (osra is single-threaded)
+    executable: str = "osra"
+    variants: tuple = ("default",)  # the osra runs per picture, by name (VARIANTS); the first answers
+    cache_dir: str | Path | None = None  # keep osra's output per image content and variant
+
+
 class OsraEngine(Engine):
     name = "osra"
+    Options = OsraOptions
 
-    def __init__(self, spec, timeout: float = 60.0, workers: int = 2, executable: str = "osra",
-                 variants=("default",), cache_dir: str | Path | None = None, **_):
-        super().__init__(spec)
-        self.executable = shutil.which(executable)
+    def __init__(self, spec, **options):
+        super().__init__(spec, **options)
+        options = self.options
+        self.executable = shutil.which(options.executable)
         if self.executable is None:
-            raise EngineError(f"{executable}: program not found; install it with `apt-get install -y osra`")
-        unknown = [v for v in variants if v not in VARIANTS]
-        if unknown or not variants:
-            raise EngineError(f"osra variant(s) {unknown or variants}: choose from {', '.join(VARIANTS)}")
-        self.variants = tuple(variants)
-        self.cache_dir = Path(cache_dir) if cache_dir else None
-        self.timeout = timeout
-        self.workers = max(1, workers)
+            raise EngineError(f"{options.executable}: program not found; install it with `apt-get install -y osra`")
+        unknown = [v for v in options.variants if v not in VARIANTS]
+        if unknown or not options.variants:
+            raise EngineError(f"osra variant(s) {unknown or options.variants}: choose from {', '.join(VARIANTS)}")
+        self.variants = tuple(options.variants)
+        self.cache_dir = Path(options.cache_dir) if options.cache_dir else None
+        self.timeout = options.timeout
+        self.workers = max(1, options.workers)
         self.batch_size = self.workers
 
     def run(self, image, variant: str = "default", cached_only: bool = False) -> str | None:
@@ -124,7 +137,7 @@ class OsraEngine(Engine):
         direct = isinstance(image, (str, Path)) and not str(image).startswith("data:")
         label = str(image) if direct else "<image>"
         picture = load_image(image)  # the same validation and clear errors as every other engine
-        as_is = direct and scale == 1 and Path(image).suffix.lower() in IMAGE_SUFFIXES and reads_as_loaded(image)
+        as_is = direct and scale == 1 and Path(image).suffix.lower() in OSRA_READS and reads_as_loaded(image)
         if as_is:
             data = Path(image).read_bytes()  # osra reads the file itself (1-bit scans stay 1-bit)
         else:

@@ -30,7 +30,7 @@ def read_schemes(predict: Callable[[list[Query]], list[Prediction]], queries: li
             pictures.append(query)
             continue
         question = _MOLECULE_QUESTION[language_of(query.question)]
-        pictures += [Query(id=f"{query.id}/{i}", images=[crop], question=question)
+        pictures += [Query(id=f"{query.id}/{i}", images=[crop], question=question, max_tokens=query.max_tokens)
                      for i, crop in enumerate(scheme.reactants + scheme.products)]
     read = iter(predict(pictures))
     answers = []

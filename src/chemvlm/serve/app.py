@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from chemvlm.engines import Engine, EngineError, Query
 from chemvlm.record import Prediction
 from chemvlm.serve import errors
-from chemvlm.serve.backend import Backend, StreamJob
+from chemvlm.serve.backend import PREDICT, Backend, StreamJob
 from chemvlm.serve.batcher import Batcher, Busy, Closed
 from chemvlm.serve.chemistry import chemistry
 from chemvlm.serve.config import ServeConfig
@@ -126,10 +126,11 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         turn = read_turn(body, config)
         # encoded bytes and header checks only: pixels are decoded in the engine's batch, once admitted
         images = await run_in_threadpool(read_images, turn.images, config)
-        query = Query(id=completion_id(), images=images, question=turn.question, history=turn.history)
+        query = Query(id=completion_id(), images=images, question=turn.question, history=turn.history,
+                      max_tokens=turn.max_tokens)
         if body.stream:
-            return _stream(query, turn.max_tokens)
-        future = submit(query, backend.key(turn.max_tokens))
+            return _stream(query)
+        future = submit(query, PREDICT)
         try:
             prediction: Prediction = await answered(future, request)
         except Exception as err:
@@ -141,14 +142,14 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                              "finish_reason": "stop"}],
                 "chemistry": chemistry(prediction)}
 
-    def _stream(query: Query, max_tokens: int) -> StreamingResponse:
+    def _stream(query: Query) -> StreamingResponse:
         loop = asyncio.get_running_loop()
         pieces: asyncio.Queue = asyncio.Queue()
         if backend.streams_tokens:
-            job = StreamJob(query, max_tokens, lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece))
+            job = StreamJob(query, lambda piece: loop.call_soon_threadsafe(pieces.put_nowait, piece))
             future = submit(job, ("stream", query.id), alone=True)
-        else:
-            job, future = None, submit(query, backend.key(max_tokens))
+        else:  # the engine's stream is predict's answer in one piece: batched with the plain requests
+            job, future = None, submit(query, PREDICT)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # read even if the client left
         created = int(time.time())
 

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         max_pixels: int = typer.Option(16_000_000, min=1, help="Largest image, in pixels."),
         max_images: int = typer.Option(4, min=0, help="Images per request."),
         max_tokens: int = typer.Option(1024, min=1, help="Largest max_tokens a request may ask for."),
-        max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image (local model; default: the model's)."),
+        max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image of a local model (default: the checkpoint's own setting; the bundled model uses 1)."),
         allow_remote_images: bool = typer.Option(False, help="Fetch http(s) image URLs (off: only base64 data URLs)."),
     ):
         """Serve a model over an OpenAI-compatible API, with a web page for chemists at /."""
@@ -42,8 +42,7 @@ def register(app: typer.Typer) -> None:
         from chemvlm.spec import ModelSpec, default_model
 
         spec = ModelSpec.parse(model or default_model())
-        options = {"max_tiles": max_tiles, "max_new_tokens": max_tokens} if spec.kind in ("local", "preset") else {}
-        engine = load_engine(spec, **options)
+        engine = load_engine(spec, max_tiles=max_tiles)  # a request's max_tokens travels with its question
         config = ServeConfig(
             model_name=name or served_name(str(spec)), api_key=api_key or None, batch_size=batch_size,
             batch_wait=batch_wait_ms / 1000, queue_size=queue_size, queue_timeout=queue_timeout,
