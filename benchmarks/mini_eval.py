@@ -27,21 +27,28 @@ from chemvlm.bench.metrics import score_smiles, summarize_smiles
 from chemvlm.chat.engine import ChemVLM
 from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.render import FAMILIES
+from chemvlm.data.patches import draw_traced
 from chemvlm.data.rows import Row, render_row
-from chemvlm.mini.corpus import prepare_molecules
-from chemvlm.mini.train import Batcher, MiniModel, _questions, evaluate, load_patch_head
 from chemvlm.spec import BUNDLED_MODEL
+from chemvlm.train.collate import Collator
+from chemvlm.train.config import DrawnData
+from chemvlm.train.drawn import holdout_drawings, questions, split_molecules
+from chemvlm.train.encode import Encoder
+from chemvlm.train.patch_loss import PatchSupervised, evaluate_holdout
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 QUESTION = "What is the SMILES of the molecule in this image?"
 
 
-def load(checkpoint: Path) -> tuple[ChemVLM, MiniModel]:
-    vlm = ChemVLM.from_pretrained(checkpoint)
-    model = MiniModel(vlm)
-    load_patch_head(model, checkpoint)
-    return vlm, model
+def clean_holdout(vlm: ChemVLM, checkpoint: Path, holdout: list[str]) -> dict:
+    """The training recipe's own hold-out check (train.patch_loss.evaluate_holdout) on the checkpoint."""
+    model = PatchSupervised(vlm.model, {"answer": 1.0, "patch_classes": 1.0})
+    model.load_head(checkpoint)
+    vision = vlm.model.config.vision_config
+    drawings = holdout_drawings(holdout, 0, vision.image_size[0], vision.patch_size[0])
+    collator = Collator(vlm.tokenizer.pad_token_id, 2048, packing=False)
+    return evaluate_holdout(vlm, model, Encoder.for_vlm(vlm, 2048), collator, drawings, holdout, questions())
 
 
 def styled(vlm: ChemVLM, smiles: list[str]) -> dict:
@@ -85,12 +92,12 @@ def main() -> None:
     torch.set_num_threads(2)
     sources = args.molecules or [str(ROOT.parent / "shared" / "data" / "molecules.csv.gz"),
                                  str(ROOT / "src" / "chemvlm" / "data" / "corpus" / "molecules.csv")]
-    holdout = prepare_molecules(sources, 20, 0.02, Path(args.cache))["holdout"]
-    vlm, model = load(Path(args.checkpoint))
-    batcher = Batcher(vlm, _questions())
-    clean = evaluate(vlm, model, batcher, holdout[: args.n])
+    holdout = split_molecules(DrawnData(molecules=sources, max_heavy=20, holdout=0.02), Path(args.cache))["holdout"]
+    vlm = ChemVLM.from_pretrained(args.checkpoint)
+    clean = clean_holdout(vlm, Path(args.checkpoint), holdout[: args.n])
     style = styled(vlm, holdout[args.n : args.n + args.styled])
-    pictures = [d.image for d in batcher.draw(holdout[:64], random.Random(1), plain=True)]
+    rng, tile = random.Random(1), vlm.processor.tile_size
+    pictures = [draw_traced(s, random.Random(rng.getrandbits(64)), tile, plain=True).image for s in holdout[:64]]
     rates = speed(vlm, pictures)
     params = sum(p.numel() for p in vlm.model.parameters())
     size = sum(f.stat().st_size for f in Path(args.checkpoint).glob("*.safetensors"))

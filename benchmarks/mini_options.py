@@ -20,11 +20,14 @@ from pathlib import Path
 import torch
 
 from chemvlm.chat.engine import ChemVLM
-from chemvlm.mini.corpus import prepare_molecules
-from chemvlm.mini.drawing import draw_training_sample
-from chemvlm.mini.train import Batcher, MiniModel, _questions, mini_tokenizer
+from chemvlm.data.patches import draw_traced
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset
+from chemvlm.train.collate import Collator
+from chemvlm.train.config import DrawnData
+from chemvlm.train.drawn import encode_traced, questions, smiles_tokenizer, split_molecules
+from chemvlm.train.encode import Encoder
+from chemvlm.train.patch_loss import PatchSupervised
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES = {  # name: (image px, vision width, vision layers, text width, text layers)
@@ -39,8 +42,8 @@ def token_lengths(smiles: list[str]) -> list[tuple[str, float, float]]:
     from chemvlm.model.tokenizer import build_tokenizer
 
     rng = random.Random(0)
-    traced = [draw_training_sample(s, rng, plain=True).target for s in smiles]
-    aware = mini_tokenizer(smiles + traced, "", 1200)
+    traced = [draw_traced(s, rng, plain=True).target for s in smiles]
+    aware = smiles_tokenizer(smiles + traced, "", 1200)
     plain = build_tokenizer(smiles + traced, "", vocab_size=1200)
     rows = []
     for name, tok in (("byte-level BPE", plain), ("SMILES-aware BPE", aware)):
@@ -57,17 +60,19 @@ def step_speed(shape: tuple, tokenizer, smiles: list[str], bf16: bool) -> tuple[
     preset.text = dict(preset.text, hidden_size=tw, num_hidden_layers=tl, num_attention_heads=tw // 64,
                        num_key_value_heads=tw // 64, intermediate_size=3 * tw)
     vlm = ChemVLM(build_model(preset, tokenizer), tokenizer)  # the mini preset's processor is the ink view
-    model = MiniModel(vlm).train()
-    batcher = Batcher(vlm, _questions())
-    rng = random.Random(0)
-    batch = batcher.batch(batcher.draw(smiles[:32], rng), rng)
+    model = PatchSupervised(vlm.model, {"answer": 1.0, "patch_classes": 1.0}).train()
+    encoder, rng, ask = Encoder.for_vlm(vlm, 2048), random.Random(0), questions()[0]
+    rows = [{"sample": encode_traced(encoder, str(k), ask, draw_traced(s, rng, px, 14)), "skipped": []}
+            for k, s in enumerate(smiles[:32])]
+    batch = Collator(tokenizer.pad_token_id, 2048, packing=False)(rows)
+    batch.pop("stats")
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
     times = []
     for _ in range(4):
         start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss, aux = model(batch)
-        (loss + aux).backward()
+            loss = model(**batch)["loss"]
+        loss.backward()
         optimiser.step()
         optimiser.zero_grad()
         times.append(time.perf_counter() - start)
@@ -80,9 +85,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    smiles = prepare_molecules([args.molecules], 20, 0.02)["train"][:1000]
+    smiles = split_molecules(DrawnData(molecules=[args.molecules]))["train"][:1000]
     lengths = token_lengths(smiles)
-    tokenizer = mini_tokenizer(smiles, "You are ChemVLM. 你是ChemVLM。", 1200)
+    tokenizer = smiles_tokenizer(smiles, "You are ChemVLM. 你是ChemVLM。", 1200)
     speeds = []
     for name, shape in SHAPES.items():
         for bf16 in (False, True):

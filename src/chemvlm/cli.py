@@ -262,7 +262,7 @@ class UserError(InputError):
 
 def _register_areas() -> None:
     # Areas that add sub-commands; an area that is not installed is skipped, a broken one is an error.
-    for module in ("chemvlm.data.cli", "chemvlm.bench.cli", "chemvlm.train.cli", "chemvlm.serve.cli", "chemvlm.convert.cli", "chemvlm.mini.cli"):
+    for module in ("chemvlm.data.cli", "chemvlm.bench.cli", "chemvlm.train.cli", "chemvlm.serve.cli", "chemvlm.convert.cli"):
         try:
             area = importlib.import_module(module)
         except ModuleNotFoundError as err:

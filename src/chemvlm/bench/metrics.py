@@ -15,7 +15,6 @@ from rdkit import Chem, DataStructs
 
 from chemvlm.chem.smiles import extract_smiles, parse_smiles
 
-smiles_of = extract_smiles  # the SMILES an answer gives; an older name, kept for mini/train.py's import
 
 
 @lru_cache(maxsize=4096)

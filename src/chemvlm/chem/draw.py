@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from rdkit import Chem
@@ -20,7 +21,14 @@ def draw_molecule(
     style: DrawOptions | None = None,
     kekulize: bool = True,
 ) -> bytes:
-    return draw_molecule_with_coordinates(smiles, size, fmt, style, kekulize)[0]
+    return draw_molecule_with_coordinates(smiles, size, fmt, style, kekulize).data
+
+
+@dataclass(frozen=True)
+class Drawing:
+    data: bytes  # PNG bytes, or SVG text encoded as UTF-8
+    points: list[tuple[float, float]]  # where each atom landed in the picture, in pixels
+    mol: Chem.Mol  # the molecule as drawn: with kekulize, the double bonds exactly as drawn
 
 
 def draw_molecule_with_coordinates(
@@ -29,8 +37,8 @@ def draw_molecule_with_coordinates(
     fmt: str = "png",
     style: DrawOptions | None = None,
     kekulize: bool = True,
-) -> tuple[bytes, list[tuple[float, float]]]:
-    """PNG bytes (or SVG text encoded as UTF-8) of `smiles`; `style` may change the draw options.
+) -> Drawing:
+    """The drawing of `smiles` with its atoms' positions; `style` may change the draw options.
 
     `smiles` may also be an RDKit molecule (e.g. one with abbreviation superatoms or explicit hydrogens);
     `kekulize=False` draws aromatic bonds dashed instead of as alternating single and double bonds.
@@ -40,6 +48,8 @@ def draw_molecule_with_coordinates(
         raise ValueError(f"invalid SMILES, cannot draw: {smiles!r}")
     rdDepictor.SetPreferCoordGen(True)
     rdDepictor.Compute2DCoords(mol)
+    if kekulize:  # after the layout, which RDKit computes on the aromatic form, as its drawer would
+        Chem.Kekulize(mol, clearAromaticFlags=False)
     width, height = size
     if fmt == "png":
         drawer = rdMolDraw2D.MolDraw2DCairo(width, height)
@@ -49,9 +59,8 @@ def draw_molecule_with_coordinates(
         raise ValueError(f"unknown drawing format {fmt!r}: use 'png' or 'svg'")
     if style is not None:
         style(drawer.drawOptions())
-    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, kekulize=kekulize)
+    rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol, kekulize=False)
     drawer.FinishDrawing()
     data = drawer.GetDrawingText()
-    # where each atom landed in the picture (pixels), e.g. for labels of training pictures
     points = [(p.x, p.y) for p in map(drawer.GetDrawCoords, range(mol.GetNumAtoms()))]
-    return (data.encode() if isinstance(data, str) else data), points
+    return Drawing(data.encode() if isinstance(data, str) else data, points, mol)

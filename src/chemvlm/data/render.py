@@ -1,4 +1,4 @@
-"""Seeded drawing styles and the two renderers (RDKit via `chem.draw_molecule`, and EPAM Indigo).
+"""Seeded drawing styles and the two renderers (RDKit via `chem.draw`, and EPAM Indigo).
 
 A `Style` is a plain record sampled from a seed, so a lazy row (molecule, task, style seed) always gives the
 same picture. `render` returns the image together with its label: the SMILES of exactly what is drawn —
@@ -20,7 +20,7 @@ from PIL import Image
 from rdkit import Chem, RDConfig
 
 from chemvlm.chem.abbreviations import GROUPS, condense, used_labels
-from chemvlm.chem.draw import draw_molecule
+from chemvlm.chem.draw import draw_molecule_with_coordinates
 from chemvlm.chem.smiles import parse_smiles
 
 FAMILIES = ("rdkit", "rdkit-abbrev", "rdkit-hand", "indigo")
@@ -86,6 +86,10 @@ class Rendered:
     image: Image.Image
     label: str  # canonical SMILES of what is drawn (expanded, stereo only when drawn)
     abbreviations: tuple[str, ...] = ()
+    # RDKit families: the molecule as drawn (Kekulé bonds as drawn, superatoms, added hydrogens) and where
+    # each of its atoms landed in the picture, in pixels; None for Indigo
+    drawn: Chem.Mol | None = None
+    points: tuple[tuple[float, float], ...] | None = None
 
 
 def label_mol(smiles: str, style: Style) -> Chem.Mol:
@@ -98,6 +102,7 @@ def label_mol(smiles: str, style: Style) -> Chem.Mol:
 
 
 def render(smiles: str, style: Style) -> Rendered:
+    """`smiles` drawn in `style`, with its label (and, for RDKit families, the drawn atoms' positions)."""
     mol = label_mol(smiles, style)
     label = Chem.MolToSmiles(mol)
     if style.family == "indigo":
@@ -108,10 +113,10 @@ def render(smiles: str, style: Style) -> Rendered:
         labels = tuple(used_labels(drawn))
     if style.explicit_h and not labels:
         drawn = Chem.AddHs(drawn)
-    png = draw_molecule(drawn, (style.width, style.height), style=lambda o: rdkit_options(o, style),
-                        kekulize=style.kekule)
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    return Rendered(hand_wobble(image, style) if style.wobble else image, label, labels)
+    drawing = draw_molecule_with_coordinates(drawn, (style.width, style.height),
+                                             style=lambda o: rdkit_options(o, style), kekulize=style.kekule)
+    image = Image.open(io.BytesIO(drawing.data)).convert("RGB")
+    return Rendered(hand_wobble(image, style) if style.wobble else image, label, labels, drawing.mol, tuple(drawing.points))
 
 
 def hand_wobble(image: Image.Image, style: Style) -> Image.Image:

@@ -21,14 +21,15 @@ def train(
     fresh: bool = typer.Option(False, help="Start over instead of resuming from the last checkpoint in the output folder."),
 ):
     """Run one training stage; re-running the same command resumes from the last checkpoint."""
-    from chemvlm.train.config import ConfigError, load_config
+    from chemvlm.errors import InputError
+    from chemvlm.train.config import load_config
 
     try:
         cfg = load_config(config, max_steps=max_steps, output_dir=output_dir)
         from chemvlm.train.trainer import run
 
         summary = run(cfg, resume=not fresh)
-    except ConfigError as err:
+    except InputError as err:  # a bad config, molecule file or checkpoint: one line, exit 2
         _fail(err)
     import torch.distributed as dist
 

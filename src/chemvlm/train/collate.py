@@ -61,7 +61,7 @@ class Collator:
         labels = torch.full((len(groups), width), IGNORE, dtype=torch.long)
         positions = torch.zeros((len(groups), width), dtype=torch.long)
         mask = torch.zeros((len(groups), width), dtype=torch.long)
-        tiles = []
+        tiles, patch_classes = [], []
         for r, group in enumerate(groups):
             at = 0
             for i in group:
@@ -72,6 +72,8 @@ class Collator:
                 mask[r, at : at + n] = 1
                 if s.pixel_values is not None:
                     tiles.append(s.pixel_values)  # in row-major token order, as the model fills image tokens
+                if s.patch_classes is not None:
+                    patch_classes.append(s.patch_classes)  # in the order of the tiles
                 at += n
             positions[r, at:] = torch.arange(width - at)  # padding is its own "sample", fully masked in labels
         batch = {"input_ids": input_ids, "labels": labels, "use_cache": False}
@@ -81,5 +83,7 @@ class Collator:
             batch["attention_mask"] = mask
         if tiles:
             batch["pixel_values"] = torch.cat(tiles)
+        if patch_classes:
+            batch["patch_classes"] = torch.stack(patch_classes)
         batch["stats"] = dict(stats, row_tokens=int(mask.numel()))
         return batch

@@ -18,6 +18,8 @@ from chemvlm.errors import InputError
 
 STAGE_DIR = Path(__file__).parent / "stages"
 MODES = ("frozen", "lora", "full")
+PARTS = ("vision", "projector", "llm", "patch_head")  # what learning-rate groups and clipping tell apart
+LOSSES = ("answer", "patch_classes")
 
 
 class ConfigError(InputError, ValueError):
@@ -48,11 +50,22 @@ class Component:
 @dataclass
 class Optimizer:
     lr: float = 5e-5
-    schedule: str = "cosine"  # any transformers scheduler name
-    warmup_ratio: float = 0.03
+    lr_groups: dict = field(default_factory=dict)  # {part: lr} for parts (PARTS) that learn at another rate
+    # any transformers scheduler name, or "cosine_floor": linear warm-up times a cosine down to min_lr_rate,
+    # over the steps or, with a time budget, over the budget, whichever is further along
+    schedule: str = "cosine"
+    warmup_ratio: float = 0.03  # a share of all steps; 1 or more: a number of steps
+    min_lr_rate: float = 0.0  # cosine_floor's end, as a share of the peak rate
     betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # on matrices other than embeddings
     max_grad_norm: float = 1.0
+    clip_per_part: bool = False  # clip the LLM's gradients and the rest's apart, each to max_grad_norm
+
+    def __post_init__(self):
+        unknown = sorted(set(self.lr_groups) - set(PARTS))
+        if unknown:
+            raise ConfigError(f"lr_groups: unknown part {unknown[0]!r} (parts: {', '.join(PARTS)})")
+        self.lr_groups = {k: _check(v, float, f"lr_groups.{k}") for k, v in self.lr_groups.items()}
 
 
 @dataclass
@@ -65,8 +78,21 @@ class StagePolicy:
 
 
 @dataclass
+class DrawnData:
+    """Pictures drawn while training from molecule files (train.drawn), instead of a built data set."""
+
+    molecules: list = field(default_factory=list)  # molecule files (CSV with a smiles column, .smi)
+    max_heavy: int = 20
+    holdout: float = 0.02  # share of InChIKey skeletons kept out of training, for the evaluation
+    hand: float = 0.0  # share of hand-drawn-looking pictures
+    degrade: float = 0.0  # strength of the scan degradations (0: clean drawings)
+    eval_size: int = 200  # hold-out molecules evaluated every eval.every_steps
+
+
+@dataclass
 class DataConfig:
     meta: str = ""  # InternVL meta JSON: {name: {root, annotation, repeat_time, length, max_dynamic_patch?}}
+    drawn: DrawnData = field(default_factory=DrawnData)  # used when it names molecule files
     context_length: int = 2048  # tokens per sample (the paper's 2048); images get fewer tiles to fit
     max_dynamic_patch: int = 12  # tiles per image unless the meta JSON says otherwise for a dataset
     packing: bool = True  # several samples per row, attention kept within each sample
@@ -98,6 +124,20 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     deepspeed: str | None = None  # a DeepSpeed JSON config (configs/train/zero3.json)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    losses: dict = field(default_factory=lambda: {"answer": 1.0})  # {component (LOSSES): weight}
+    vocab_size: int = 0  # a preset trained from scratch: size of the SMILES-aware tokenizer trained for it
+    minutes: float = 0.0  # wall-clock budget of one call (0: none); the run stops and saves when it is spent
+    threads: int = 0  # torch CPU threads (0: torch's default); `adapt_threads` then starts from this
+    adapt_threads: bool = False  # on a CPU: two threads, or one while another process keeps a core busy
+    merged_dtype: str = "float32"  # dtype of OUTPUT/merged (bfloat16 halves a from-scratch model's files)
+    image_processor: dict = field(default_factory=dict)  # changes to the model's processor, saved with the run
+
+    def __post_init__(self):
+        unknown = sorted(set(self.losses) - set(LOSSES))
+        if unknown:
+            raise ConfigError(f"losses: unknown component {unknown[0]!r} (components: {', '.join(LOSSES)})")
+        if self.merged_dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"merged_dtype: float32 or bfloat16, not {self.merged_dtype!r}")
 
 
 def _sub(where: str, key: str) -> str:
@@ -190,6 +230,6 @@ def load_config(path: str | Path, **overrides) -> TrainConfig:
     stage = load_stage(data.pop("stage", None), f"{path}: stage")  # nested keys: "run.yaml: stage.llm"
     config = _build(TrainConfig, data, f"{path}:")
     config.stage = stage
-    if not config.data.meta:
-        raise ConfigError(f"{path}: data.meta must name an InternVL meta JSON")
+    if not config.data.meta and not config.data.drawn.molecules:
+        raise ConfigError(f"{path}: data.meta must name an InternVL meta JSON (or data.drawn.molecules molecule files)")
     return config

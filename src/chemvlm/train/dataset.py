@@ -27,7 +27,10 @@ class TrainDataset(torch.utils.data.Dataset):
             images = list(self.image_source(row))
         except Exception as err:  # a plugged-in source may fail in its own way; the row is skipped, not the run
             raise SkipSample(f"image: {row.id}: {type(err).__name__}: {err}".splitlines()[0]) from None
-        return self.encoder.encode(row.id, row.data["conversations"], images, row.max_tiles or self.max_tiles)
+        sample = self.encoder.encode(row.id, row.data["conversations"], images, row.max_tiles or self.max_tiles)
+        if row.data.get("patch_classes") is not None:  # drawn rows (train.drawn) label every patch of their tile
+            sample.patch_classes = torch.as_tensor(row.data["patch_classes"])
+        return sample
 
     def __getitem__(self, index: int) -> dict:
         skipped = []

@@ -31,6 +31,7 @@ class Sample:
     labels: list[int]
     pixel_values: torch.Tensor | None  # (tiles, 3, S, S), all images' tiles in prompt order
     tiles_reduced: bool = False  # fewer tiles than allowed, so that the sample fits the context
+    patch_classes: torch.Tensor | None = None  # (patches,) classes of its one tile's patches (train.patch_loss)
 
     def __len__(self) -> int:
         return len(self.input_ids)

@@ -1,27 +1,27 @@
-"""Training pictures for the mini model: a drawing, the SMILES of what is drawn, and per-patch labels.
+"""Dense labels of a drawing, for training a recogniser from scratch: the SMILES that traces the drawing and
+a class for every vision patch.
 
 Two choices make a model trained from scratch learn faster (measured in docs/mini.md):
 - the target SMILES traces the drawing: Kekulé form with the double bonds exactly as drawn, atoms numbered
   left to right so the string starts at the leftmost atom and branches visit the nearer-left atom first;
 - every vision patch gets a label (empty, single/double/triple bond, or the element drawn there) from the
-  atom coordinates RDKit reports after drawing, for a dense auxiliary loss on the vision tower.
+  atom coordinates the renderer reports, for a dense auxiliary loss on the vision tower.
+Pictures come from `data.render` (the data engine's renderer) and are placed in the tile as the ink view
+places them (`vision.ink.square_placement`).
 """
 
 from __future__ import annotations
 
-import io
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
 from rdkit import Chem
 
-from chemvlm.chem.draw import draw_molecule_with_coordinates
-from chemvlm.chem.smiles import parse_smiles
 from chemvlm.data.degrade import degrade
-from chemvlm.data.render import hand_wobble, rdkit_options, sample_style
-from chemvlm.vision import ink_tile, square_placement
+from chemvlm.data.render import Style, render, sample_style
+from chemvlm.vision.ink import square_placement
 
 EMPTY, SINGLE, DOUBLE, TRIPLE = 0, 1, 2, 3
 ELEMENTS = ("C", "N", "O", "S", "F", "Cl", "Br", "I", "P")
@@ -31,15 +31,17 @@ _OTHER = len(PATCH_CLASSES) - 1
 
 
 @dataclass
-class Drawing:
-    image: Image.Image  # the drawing as rendered
-    tile: Image.Image  # the ink-view tile the model sees (before inversion)
+class TracedDrawing:
+    image: Image.Image  # the drawing as rendered (and degraded)
     target: str  # SMILES that traces the drawing
-    patches: np.ndarray  # (grid * grid,) int64 patch classes, row-major
+    patches: np.ndarray  # (grid * grid,) int64 patch classes of the ink-view tile, row-major
 
 
 def traced_smiles(mol: Chem.Mol, xy: np.ndarray) -> str:
-    """Kekulé SMILES of `mol` (already kekulized, as drawn) rooted at the leftmost atom, atoms in x order."""
+    """Kekulé SMILES of `mol` (bonds as drawn) rooted at the leftmost atom, atoms in x order."""
+    mol = Chem.Mol(mol)
+    for item in (*mol.GetAtoms(), *mol.GetBonds()):
+        item.SetIsAromatic(False)  # the drawn single/double bonds, not aromatic ones, are written
     order = sorted(range(mol.GetNumAtoms()), key=lambda i: (round(float(xy[i, 0]), 1), float(xy[i, 1])))
     return Chem.MolToSmiles(Chem.RenumberAtoms(mol, order), canonical=False, kekuleSmiles=True)
 
@@ -65,33 +67,23 @@ def patch_labels(mol: Chem.Mol, xy: np.ndarray, grid: int, patch: int) -> np.nda
     return labels
 
 
-def draw_training_sample(smiles: str, rng: random.Random, tile: int = 224, patch: int = 14, thicken: int = 3,
-                         plain: bool = False, hand: float = 0.0, degrade_strength: float = 0.0) -> Drawing:
+def draw_traced(smiles: str, rng: random.Random, tile: int = 224, patch: int = 14, plain: bool = False,
+                hand: float = 0.0, degrade_strength: float = 0.0) -> TracedDrawing:
     """Draw `smiles` in a random RDKit style (`plain`: one clean style, for hold-out sets). A share `hand` of
-    the drawings take the data engine's hand-drawn look (comic font, strokes bent by 1-2.5 px), and
-    `degrade_strength` > 0 passes them through its scan degradations (data.degrade); both keep the drawn
-    geometry within a few pixels, so the patch labels still hold."""
-    mol = parse_smiles(smiles)
-    if mol is None:
-        raise ValueError(f"invalid SMILES, cannot draw: {smiles!r}")
-    mol = Chem.Mol(mol)
-    Chem.Kekulize(mol, clearAromaticFlags=True)  # the drawing and the target share these double bonds
+    the drawings take the hand-drawn look (comic font, strokes bent by 1-2.5 px), and `degrade_strength` > 0
+    passes them through the scan degradations (data.degrade); both keep the drawn geometry within a few
+    pixels, so the patch labels still hold. Every atom is drawn as itself, in Kekulé form, with stereo."""
     size = tile if plain else rng.randint(tile, tile * 3 // 2)
     family = "rdkit-hand" if not plain and hand and rng.random() < hand else "rdkit"
     style = sample_style(rng, family, size)
     if plain:
-        style = type(style)(family="rdkit", width=size, height=size, line_width=1.5, rotation=0.0, padding=0.05)
-
-    def options(o):
-        rdkit_options(o, style)
-        o.explicitMethyl = False  # terminal CH3 labels would move the atoms' label boxes
-
-    png, points = draw_molecule_with_coordinates(mol, (style.width, style.height), style=options, kekulize=False)
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    if style.wobble:
-        image = hand_wobble(image, style)
+        style = Style(family="rdkit", width=size, height=size, line_width=1.5, rotation=0.0, padding=0.05)
+    # no CH3 labels, added hydrogens or dropped wedges: the target names every drawn atom and nothing else
+    style = replace(style, methyl_labels=False, explicit_h=False, stereo=True, kekule=True, abbreviate=False)
+    drawn = render(smiles, style)
+    image = drawn.image
     if not plain and degrade_strength:
         image, _ = degrade(image, rng, degrade_strength)
     scale, dx, dy = square_placement(style.width, style.height, tile)
-    xy = np.array([[x * scale + dx, y * scale + dy] for x, y in points], np.float32)
-    return Drawing(image, ink_tile(image, tile, thicken), traced_smiles(mol, xy), patch_labels(mol, xy, tile // patch, patch))
+    xy = np.array([[x * scale + dx, y * scale + dy] for x, y in drawn.points], np.float32)
+    return TracedDrawing(image, traced_smiles(drawn.drawn, xy), patch_labels(drawn.drawn, xy, tile // patch, patch))
