@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from chemvlm.bench.metrics import score_smiles, summarize_smiles
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.render import FAMILIES
 from chemvlm.data.patches import draw_traced

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.data.patches import draw_traced
 from chemvlm.model.build import build_model
 from chemvlm.model.presets import load_preset

@@ -253,7 +253,7 @@ def burst(args) -> None:
 def engine_for(name: str, workdir: Path):
     """(engine, batch size of the batched server)"""
     if name == "tiny":
-        from chemvlm.chat.engine import ChemVLM
+        from chemvlm.chat.vlm import ChemVLM
 
         path = workdir / "tiny"
         ChemVLM.from_preset("tiny", seed=0).save_pretrained(path)

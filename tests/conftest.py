@@ -14,7 +14,7 @@ def fixtures() -> Path:
 @pytest.fixture(scope="session")
 def tiny():
     """A randomly initialised `tiny` ChemVLM (same architecture as the 26B, ~190k parameters)."""
-    from chemvlm.chat.engine import ChemVLM
+    from chemvlm.chat.vlm import ChemVLM
 
     return ChemVLM.from_preset("tiny", seed=0)
 

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.spec import BUNDLED_MODEL, ModelSpec, default_model
 
 ROOT = Path(__file__).parent.parent

@@ -57,7 +57,7 @@ def _overfit(vlm, image, question, answer, steps=80):
 
 
 def test_generation_stops_at_im_end_and_answers_in_chemistry_terms(molecule_png):
-    from chemvlm.chat.engine import ChemVLM
+    from chemvlm.chat.vlm import ChemVLM
 
     vlm = ChemVLM.from_preset("tiny", seed=1)
     final_loss = _overfit(vlm, molecule_png, "SMILES?", "SMILES: CCO")

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.errors import InputError
 from chemvlm.model.checkpoint import CheckpointError, is_checkpoint, require_checkpoint
 from chemvlm.spec import ModelSpec, ModelSpecError

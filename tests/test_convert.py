@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer, InternVLForConditionalGeneration
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.chem import draw_molecule
 from chemvlm.convert import convert_internvl_chat
 from chemvlm.convert.checkpoint import CheckpointFormatError

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from chemvlm.chat.engine import Answer
+from chemvlm.chat.vlm import Answer
 from chemvlm.chem import describe
 from chemvlm.engines import Engine, EngineError, OptionError, Query, load_engine
 from chemvlm.spec import ModelSpec
@@ -143,7 +143,7 @@ def test_the_max_tiles_help_names_the_checkpoint_setting():
     done = run_cli("ask", "--help")
     assert "Tiles per image of a local model (default: the checkpoint's own setting; the bundled model uses 1)" \
         in done.stdout and "the model's, 6" not in done.stdout
-    from chemvlm.chat.engine import ChemVLM
+    from chemvlm.chat.vlm import ChemVLM
     from chemvlm.spec import BUNDLED_MODEL
 
     assert ChemVLM.from_pretrained(BUNDLED_MODEL).processor.max_tiles == 1  # what the help says it uses

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from rdkit import Chem
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.chem.smiles import canonical_smiles
 from chemvlm.errors import InputError
 from chemvlm.data.patches import PATCH_CLASSES, draw_traced, traced_smiles

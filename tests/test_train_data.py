@@ -188,7 +188,7 @@ def test_encoder_transposes_tiles_for_pixel_shuffle_v1_checkpoints(tiny, molecul
 def test_training_batch_equals_the_inference_input_of_the_same_image(model, tiny):
     """The one image processor: `chemvlm train` feeds a model exactly what `ask` feeds it (for the bundled
     model the ink view, for a preset InternVL's dynamic tiles with thumbnail)."""
-    from chemvlm.chat.engine import ChemVLM
+    from chemvlm.chat.vlm import ChemVLM
     from chemvlm.spec import BUNDLED_MODEL
     from same_inputs import assert_training_input_equals_inference_input
 

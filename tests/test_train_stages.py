@@ -6,7 +6,7 @@ import torch
 from transformers import InternVLForConditionalGeneration, TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.train.collate import Collator, pack_rows
 from chemvlm.train.config import DataConfig, TrainConfig, load_stage
 from chemvlm.train.data import load_meta

@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     # Lazy: `import chemvlm` stays cheap (no torch) for the command line and the chemistry helpers.
     if name == "ChemVLM":
-        from chemvlm.chat.engine import ChemVLM
+        from chemvlm.chat.vlm import ChemVLM
 
         return ChemVLM
     if name == "ModelSpec":

@@ -226,7 +226,7 @@ def info(target: str = typer.Argument(..., help="A preset name or a checkpoint d
     elif target in preset_names():
         preset = load_preset(target)
         if "vocab_size" not in preset.text:
-            from chemvlm.chat.engine import ChemVLM
+            from chemvlm.chat.vlm import ChemVLM
 
             config = ChemVLM.from_preset(target).model.config
         else:

@@ -1,4 +1,4 @@
-"""Prompting (internlm2-chat, image placeholders) and the inference engine."""
+"""Prompting (internlm2-chat, image placeholders) and ChemVLM, a model with its tokenizer and image processor."""
 
 from chemvlm.chat.template import (
     build_messages,

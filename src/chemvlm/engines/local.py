@@ -10,7 +10,7 @@ from typing import Iterator
 
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.smiles import looks_like_smiles, parse_smiles
 from chemvlm.engines.base import Engine, EngineError, Query

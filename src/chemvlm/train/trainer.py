@@ -19,7 +19,7 @@ import torch
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from chemvlm.chat.engine import ChemVLM
+from chemvlm.chat.vlm import ChemVLM
 from chemvlm.model.build import build_model, save_settings
 from chemvlm.model.presets import load_preset, preset_names
 from chemvlm.train.callbacks import EvalCallback, EvalHook, JsonlLog, resolve_hook

@@ -1,4 +1,9 @@
-"""The inference engine: ChemVLM.from_pretrained(path).ask(images, question)."""
+"""ChemVLM: a native InternVL model with its tokenizer, chat settings and image processor.
+
+`ChemVLM.from_pretrained(path).ask(images, question)` answers one question; `ask_batch` many in one generate
+call; `stream` yields the text as it is generated. Engines (chemvlm.engines) wrap it for the command line,
+the server and benchmarks.
+"""
 
 from __future__ import annotations
 
