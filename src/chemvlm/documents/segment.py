@@ -1,0 +1,123 @@
+"""Where the structures are on a page: one box per structure drawing, apart from text, tables and arrows.
+
+A structure drawing is a large, sparse web of thin strokes: its bonds join most of its atoms into one
+connected piece of ink that is tall and wide at once, where text is rows of small separate glyphs and tables
+and arrows are long straight lines. So:
+1. ink is thresholded, and long horizontal and vertical lines (rules, table borders, arrow shafts) removed;
+2. the glyph height of the page's text is estimated from its small connected pieces;
+3. pieces at least a few glyphs tall and wide, and sparse, are the cores of structures;
+4. each core takes in the pieces near it (atom labels, charges, a ring drawn apart) until nothing is within
+   a small gap, which stops at the space that separates a drawing from its label or the text around it;
+5. what is left must pass the drawing check every engine uses (vision.content.missing_drawing).
+Words of a PDF's text layer that sit apart from every core are text for certain and never join a structure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from chemvlm.documents.layout import Box, Region, Word
+from chemvlm.vision.content import missing_drawing
+
+def _ink(image: Image.Image) -> np.ndarray:
+    """Pixels clearly darker than the paper: coloured atoms and light strokes count (yellow S, grey bonds)."""
+    grey = np.asarray(image.convert("L"))
+    paper = float(np.median(grey))
+    return grey < paper - max(40.0, 0.18 * paper)
+
+
+def _without_long_lines(ink: np.ndarray, length: int) -> np.ndarray:
+    """Ink minus straight horizontal and vertical runs longer than `length` (longer than any bond)."""
+    rows = ndimage.binary_opening(ink, structure=np.ones((1, length), bool))
+    cols = ndimage.binary_opening(ink, structure=np.ones((length, 1), bool))
+    return ink & ~(rows | cols)
+
+
+def _glyph_height(heights: np.ndarray, widths: np.ndarray) -> float:
+    """The median height of glyph-like pieces (small, not lines), with a floor for pages of pure drawing."""
+    glyphs = heights[(heights >= 6) & (heights <= 60) & (widths <= 2 * heights) & (widths >= heights / 6)]
+    return float(np.median(glyphs)) if len(glyphs) >= 5 else 20.0
+
+
+def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance between box `a` and each box of `b` (0 when they overlap), boxes as x0, y0, x1, y1."""
+    dx = np.maximum(0, np.maximum(b[:, 0] - a[2], a[0] - b[:, 2]))
+    dy = np.maximum(0, np.maximum(b[:, 1] - a[3], a[1] - b[:, 3]))
+    return np.hypot(dx, dy)
+
+
+def find_structures(image: Image.Image, words: list[Word] | None = None) -> list[Region]:
+    """One Region per structure drawing on the page, in reading order (top to bottom, left to right)."""
+    ink = _ink(image)
+    lines_gone = _without_long_lines(ink, max(90, image.width // 14))  # bonds drawn at up to ~1.5 cm survive
+    labels, count = ndimage.label(lines_gone, structure=np.ones((3, 3), bool))
+    if count == 0:
+        return []
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([[s[1].start, s[0].start, s[1].stop, s[0].stop] for s in slices], float)
+    areas = ndimage.sum_labels(lines_gone, labels, index=np.arange(1, count + 1))
+    widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    glyph = _glyph_height(heights, widths)
+    fill = areas / np.maximum(widths * heights, 1)
+    core = (np.maximum(widths, heights) >= 3 * glyph) & (np.minimum(widths, heights) >= 1.3 * glyph) & (fill < 0.3)
+    text = np.zeros(count, bool)  # pieces inside words of the text layer that no core touches
+    for word in words or []:
+        inside = (boxes[:, 0] >= word.bbox[0] - 1) & (boxes[:, 1] >= word.bbox[1] - 1) & \
+                 (boxes[:, 2] <= word.bbox[2] + 1) & (boxes[:, 3] <= word.bbox[3] + 1)
+        text |= inside
+    core &= ~text
+    gap, core_gap = max(4.0, 0.6 * glyph), 1.5 * glyph  # glyphs join bonds closely; parts of one drawing, less so
+    owner = np.full(count, -1)
+    regions: list[np.ndarray] = []
+    for seed in np.argsort(-(widths * heights) * core):
+        if not core[seed] or owner[seed] >= 0:
+            continue
+        box = boxes[seed].copy()
+        owner[seed] = len(regions)
+        while True:  # take in every free piece within the gap, until none is left
+            apart = _gap(box, boxes)
+            near = (owner < 0) & ~text & ((apart <= gap) | (core & (apart <= core_gap)))
+            if not near.any():
+                break
+            owner[near] = len(regions)
+            box = np.array([min(box[0], boxes[near, 0].min()), min(box[1], boxes[near, 1].min()),
+                            max(box[2], boxes[near, 2].max()), max(box[3], boxes[near, 3].max())])
+        regions.append(box)
+    found = []
+    for index, box in enumerate(regions):
+        members = owner == index
+        x0, y0, x1, y1 = (int(v) for v in box)
+        crop = image.crop((x0, y0, x1, y1))
+        if missing_drawing(crop) is not None:
+            continue
+        strokes = areas[members].sum() / max(1.0, (x1 - x0) * (y1 - y0))
+        found.append(Region((x0, y0, x1, y1), _score(members.sum(), strokes, (x1 - x0) / glyph, (y1 - y0) / glyph)))
+    return reading_order(found)
+
+
+def reading_order(regions: list[Region]) -> list[Region]:
+    """Rows top to bottom (a region whose middle lies within a row's height joins it), each left to right."""
+    rows: list[list[Region]] = []
+    for region in sorted(regions, key=lambda r: r.bbox[1]):
+        middle = (region.bbox[1] + region.bbox[3]) / 2
+        if rows and min(r.bbox[1] for r in rows[-1]) <= middle <= max(r.bbox[3] for r in rows[-1]):
+            rows[-1].append(region)
+        else:
+            rows.append([region])
+    return [region for row in rows for region in sorted(row, key=lambda r: r.bbox[0])]
+
+
+def _score(pieces: int, strokes: float, width: float, height: float) -> float:
+    """How much a region looks like a structure drawing: several glyphs in size both ways, sparse ink, a
+    few pieces (atom labels) around its bonds. A rough prior for the record's confidence, not a classifier."""
+    size = min(1.0, min(width, height) / 4)
+    sparse = 1.0 if 0.02 <= strokes <= 0.2 else 0.6
+    return round(0.5 + 0.5 * size * sparse * min(1.0, pieces / 2), 3)
+
+
+def crop_box(bbox: Box, size: tuple[int, int], margin: int = 6) -> tuple[int, int, int, int]:
+    """The box widened by a few pixels of white, within the page (engines read edge strokes badly)."""
+    x0, y0, x1, y1 = bbox
+    return max(0, int(x0) - margin), max(0, int(y0) - margin), min(size[0], int(x1) + margin), min(size[1], int(y1) + margin)
