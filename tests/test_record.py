@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from chemvlm.record import Prediction, PredictionWriter, RecordFileError, read_predictions
+from dataclasses import replace
+
+from chemvlm.record import FIELDS, Prediction, PredictionWriter, RecordFileError, read_predictions, read_records
 from chemvlm.spec import ModelSpec, ModelSpecError
 
 
@@ -41,6 +43,41 @@ def test_writer_resumes_after_a_kill(tmp_path, suffix):
 
         mols = list(Chem.SDMolSupplier(str(path)))
         assert len(mols) == 4 and mols[0].GetProp("canonical") == "CCO" and mols[1].GetNumAtoms() == 0
+
+
+def _on_a_page(i):
+    return replace(_prediction(i), id=f"paper.pdf#p2#{i}", document="paper.pdf", page=2, bbox=[10.0, 20.5, 300.0, 400.0],
+                   page_size=[1654, 2339], label="12a" if i == 1 else None, confidence=0.75)
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv", "sdf"])
+def test_document_fields_are_written_and_read_back_in_every_format(tmp_path, suffix):
+    path = tmp_path / f"out.{suffix}"
+    writer = PredictionWriter(path)
+    written = [_on_a_page(1), _on_a_page(2), _prediction(3)]  # a single image's record has none of them
+    for record in written:
+        writer.write(record)
+    assert _prediction(3).document is None and _prediction(3).confidence is None
+    assert read_records(path) == written
+    if suffix == "sdf":  # page, box and label are SDF properties
+        from rdkit import Chem
+
+        first = next(iter(Chem.SDMolSupplier(str(path))))
+        assert (first.GetProp("page"), first.GetProp("bbox"), first.GetProp("label")) == ("2", "[10.0, 20.5, 300.0, 400.0]", "12a")
+
+
+def test_old_records_without_the_document_fields_still_read_and_resume(tmp_path):
+    old = {k: v for k, v in _prediction(0).to_dict().items() if k in FIELDS[:11]}  # the record before documents
+    (tmp_path / "old.jsonl").write_text(json.dumps(old) + "\n")
+    (record,) = read_predictions(tmp_path / "old.jsonl")
+    assert record.page is None and record.bbox is None and record.id == "img0"
+    csv_path = tmp_path / "old.csv"
+    csv_path.write_text(",".join(FIELDS[:11]) + "\n" + ",".join("" if old[k] is None else str(old[k]) for k in FIELDS[:11]) + "\n")
+    writer = PredictionWriter(csv_path)
+    assert writer.done == {"img0"}
+    writer.write(_on_a_page(1))  # the file keeps its columns, so that its rows stay aligned
+    assert [r.id for r in read_records(csv_path)] == ["img0", "paper.pdf#p2#1"]
+    assert csv_path.read_text().splitlines()[0] == ",".join(FIELDS[:11])
 
 
 def test_writer_refuses_an_output_it_cannot_write(tmp_path):

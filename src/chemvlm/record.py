@@ -29,6 +29,14 @@ class Prediction:
     model: str  # the model spec string
     seconds: float
     error: str | None = None  # set when the item failed; the run goes on
+    # Where a structure of a document was found (None for a single image): the file as given, the 1-based
+    # page, the box [x0, y0, x1, y1] and the page's [width, height], in pixels of the rendered page.
+    document: str | None = None
+    page: int | None = None
+    bbox: list[float] | None = None
+    page_size: list[int] | None = None
+    label: str | None = None  # the compound identifier printed with the structure ("12a")
+    confidence: float | None = None  # in [0, 1]: how sure the engine (and the segmenter) are; None: not said
 
     @classmethod
     def from_answer(cls, *, id, image, question, answer, engine, model, seconds, smiles=None, error=None):
@@ -46,6 +54,8 @@ class Prediction:
 
 
 FIELDS = [f.name for f in fields(Prediction)]
+_NUMBERS = {"seconds": float, "confidence": float, "page": int}
+_LISTS = ("bbox", "page_size")
 
 
 class RecordFileError(InputError, ValueError):
@@ -129,10 +139,12 @@ class PredictionWriter:
             from io import StringIO
 
             buffer = StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=FIELDS)
+            # a file begun by an earlier version keeps its columns, so that its rows stay aligned
+            columns = FIELDS if new else self._csv_columns()
+            writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
             if new:
                 writer.writeheader()
-            writer.writerow(prediction.to_dict())
+            writer.writerow(_flat(prediction))
             line = buffer.getvalue()
         else:
             line = _sdf_record(prediction)
@@ -141,6 +153,53 @@ class PredictionWriter:
             handle.flush()
         self.done.add(prediction.id)
         self.done_images.add(prediction.image)
+
+    def _csv_columns(self) -> list[str]:
+        with self.path.open(encoding="utf-8", newline="") as handle:
+            return next(csv.reader(handle), None) or FIELDS
+
+
+def _flat(prediction: Prediction) -> dict:
+    """The record's values as text fields take them: boxes and sizes as JSON lists."""
+    values = prediction.to_dict()
+    return {k: json.dumps(v) if k in _LISTS and v is not None else v for k, v in values.items()}
+
+
+def read_records(path: str | Path) -> list[Prediction]:
+    """Records from a .jsonl, .csv or .sdf predictions file (a text field left empty reads as None)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        return read_predictions(path)
+    if suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    elif suffix == ".sdf":
+        rows = []
+        for block in path.read_text(encoding="utf-8").split("$$$$")[:-1]:
+            lines = block.splitlines()
+            rows.append({key.strip()[3:-1]: value for key, value in zip(lines, lines[1:]) if key.startswith("> <")})
+    else:
+        raise RecordFileError(f"{path}: predictions must end in .jsonl, .csv or .sdf")
+    return [_typed(row, f"{path}: record {number}") for number, row in enumerate(rows, start=1)]
+
+
+def _typed(row: dict, where: str) -> Prediction:
+    values = {}
+    try:
+        for key in FIELDS:
+            text = row.get(key)
+            text = None if text in (None, "") and key not in ("answer", "smiles") else text
+            if text is None or key not in (*_NUMBERS, *_LISTS, "valid"):
+                values[key] = text
+            elif key == "valid":
+                values[key] = text == "True"
+            else:
+                values[key] = json.loads(text) if key in _LISTS else _NUMBERS[key](text)
+        values["answer"] = values["answer"] or ""
+        return Prediction(**values)
+    except (ValueError, TypeError) as err:
+        raise RecordFileError(f"{where}: not a prediction record ({err})") from None
 
 
 def _sdf_record(prediction: Prediction) -> str:
@@ -152,6 +211,6 @@ def _sdf_record(prediction: Prediction) -> str:
     lines[0] = prediction.id  # the molecule's name line
     properties = "".join(
         f"> <{key}>\n{'' if value is None else str(value).replace(chr(10), ' ')}\n\n"
-        for key, value in prediction.to_dict().items()
+        for key, value in _flat(prediction).items()
     )
     return "\n".join(lines) + "\n" + properties + "$$$$\n"
