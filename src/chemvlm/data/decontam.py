@@ -21,15 +21,18 @@ SHIPPED_KEYS = "benchmark_keys.txt"
 
 
 def keys_from_benchmarks(root: str | Path) -> dict[str, str]:
-    """{InChIKey first block: benchmark} from `root` (ocsr-real/*/labels.csv and the ChemOCR JSONL)."""
+    """{InChIKey first block: benchmark} from `root`: every labels.csv of ocsr-real, ocsr-dev (settings are
+    chosen on it, so it is never trained on either) and trec-chem, and the ChemOCR JSONL."""
     root = Path(root)
     keys: dict[str, str] = {}
-    for labels in sorted(root.glob("ocsr-real/*/labels.csv")):
+    tables = [*sorted(root.glob("ocsr-real/*/labels.csv")), *sorted(root.glob("ocsr-dev/*/labels.csv")),
+              *sorted(root.glob("trec-chem/labels.csv"))]
+    for labels in tables:
         with open(labels, newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
                 key = skeleton_key(row.get("smiles") or "")
                 if key:
-                    keys.setdefault(key, f"ocsr-real/{labels.parent.name}")
+                    keys.setdefault(key, labels.parent.relative_to(root).as_posix())
     for ocr in sorted(root.glob("chemvlm-original/mm_chem_ocr*.jsonl")):
         with open(ocr, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
