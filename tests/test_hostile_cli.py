@@ -129,31 +129,39 @@ def test_ask_without_a_question_names_what_it_got():
 
 
 def test_a_directory_says_which_files_it_skips(images):
-    (images / "scheme.pdf").write_bytes(b"%PDF-1.4\n")
     (images / "drawing.SVG").write_text("<svg/>")
     (images / "notes.txt").write_text("hello")
     out = images.parent / "r.jsonl"
     result = cli("ocr", images, "-o", out, "--model", "osra")
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[:3] == [
+    assert result.stderr.splitlines()[:2] == [
         f"{images / 'drawing.SVG'}: skipped, SVG drawings are not read yet",
         f"{images / 'notes.txt'}: skipped, not an image",
-        f"{images / 'scheme.pdf'}: skipped, PDF documents are not read yet",
     ]
-    assert "2 images: 0 already done, 2 recognised now (2 valid SMILES, 0 failed), 3 other files skipped" in result.stdout
+    assert "2 images: 0 already done, 2 recognised now (2 valid SMILES, 0 failed), 2 other files skipped" in result.stdout
     assert {Path(r["id"]).name for r in records(out)} == {FAST, OTHER}
 
 
-def test_a_document_named_on_the_command_line_gets_a_record_that_says_why(images):
-    (images / "paper.pdf").write_bytes(b"%PDF-1.4\n")
+def test_a_file_of_a_kind_not_read_named_on_the_command_line_gets_a_record_that_says_why(images):
+    (images / "drawing.svg").write_text("<svg/>")
     out = images.parent / "r.jsonl"
-    result = cli("ocr", images / "paper.pdf", images / FAST, "-o", out, "--model", "osra")
+    result = cli("ocr", images / "drawing.svg", images / FAST, "-o", out, "--model", "osra")
     assert result.exit_code == 0, result.output
     assert "2 images: 0 already done, 2 recognised now (1 valid SMILES, 1 failed)" in result.stdout
-    document = next(r for r in records(out) if r["id"].endswith("paper.pdf"))
-    assert document["error"] == f"{images / 'paper.pdf'}: PDF documents are not read yet" and not document["valid"]
-    again = cli("ocr", images / "paper.pdf", "-o", out, "--model", "osra")
+    drawing = next(r for r in records(out) if r["id"].endswith("drawing.svg"))
+    assert drawing["error"] == f"{images / 'drawing.svg'}: SVG drawings are not read yet" and not drawing["valid"]
+    again = cli("ocr", images / "drawing.svg", "-o", out, "--model", "osra")
     assert "1 images: 1 already done, 0 recognised now" in again.stdout
+
+
+def test_a_damaged_pdf_in_a_folder_is_one_error_line_and_the_images_are_read(images):
+    (images / "scheme.pdf").write_bytes(b"%PDF-1.4\n")
+    out = images.parent / "r.jsonl"
+    result = cli("ocr", images, "-o", out, "--model", "osra")
+    assert result.exit_code == 2, result.output
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {images / 'scheme.pdf'}: a PDF without pages"]
+    assert {Path(r["id"]).name for r in records(out)} == {FAST, OTHER}
 
 
 def run_chemvlm(*args, cwd=None):

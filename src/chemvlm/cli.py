@@ -20,8 +20,8 @@ from chemvlm.errors import InputError
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # soft wrap: a line is never broken at 80 columns in a pipe or log
-# Files `ocr` finds in a folder and cannot read yet (other non-image files are skipped as "not an image").
-DOCUMENTS = {".pdf": "PDF documents are not read yet", ".svg": "SVG drawings are not read yet"}
+# Files `ocr` finds in a folder and cannot read yet (other files are skipped as "not an image").
+UNREAD = {".svg": "SVG drawings are not read yet"}
 
 
 # typer raises click's exceptions: click's own, or (newer typer) those of the copy of click that it ships
@@ -65,6 +65,9 @@ app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True,
 ModelOption = typer.Option(None, "--model", "-m", help="Model spec: checkpoint dir, preset, osra, openai:URL#MODEL, ensemble:A,B. Default: the bundled chemvlm-mini together with osra when installed (see docs/mini.md).")
 
 
+PagesOption = typer.Option(False, "--pages", help="Read every image as a page that may hold several structures (as PDF pages are), not as the picture of one structure.")
+
+
 def _engine(model: str | None, **options):
     """The engine of a spec (default: the default model) with the options the user gave (None: not given);
     an option no engine in play takes is an error naming it."""
@@ -81,15 +84,23 @@ def ask(
     as_json: bool = typer.Option(False, "--json", help="Print the prediction record as JSON."),
     max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image of a local model (default: the checkpoint's own setting; the bundled model uses 1)."),
     max_new_tokens: int | None = typer.Option(None, min=1, help="Longest answer in tokens of a local model (default 256)."),
+    pages: bool = PagesOption,
 ):
-    """Ask a question about one or more images."""
+    """Ask a question about one or more images; of a document (PDF, multi-page TIFF, an image with --pages),
+    about each structure on its pages."""
     from chemvlm.chem import describe
+    from chemvlm.documents.pages import is_document
     from chemvlm.engines import Query
 
     if len(args) < 2:
         raise UserError(f"{args[0]}: give at least one image and a question (the last argument)")
     *images, question = args
+    paged = pages or any(is_document(image) for image in images)
+    if paged and len(images) > 1:
+        raise UserError(f"{images[0]}: a document is asked about alone, got {len(images)} files")
     engine = _engine(model, max_tiles=max_tiles, max_new_tokens=max_new_tokens)
+    if paged:
+        return _ask_document(images[0], engine, question, as_json)
     with _sigterm_as_ctrl_c():
         prediction = engine.predict([Query(id="1", images=images, question=question)])[0]
     if prediction.error:
@@ -111,9 +122,33 @@ def ask(
     console.print(table, highlight=False)
 
 
+def _ask_document(path: str, engine, question: str, as_json: bool) -> None:
+    """The question asked of every structure on every page, answered structure by structure."""
+    from chemvlm.documents.reader import read_document
+
+    found, count = [], 0
+    with _sigterm_as_ctrl_c():
+        for result in read_document(path, engine, question=question):
+            count += 1
+            for n, prediction in enumerate(result.predictions, start=1):
+                found.append(prediction)
+                if not as_json:
+                    label = f" ({prediction.label})" if prediction.label else ""
+                    box = ", ".join(f"{v:g}" for v in prediction.bbox)
+                    console.print(f"page {result.number}, structure {n}{label} at [{box}]: "
+                                  f"{prediction.answer or 'error: ' + (prediction.error or '')}",
+                                  markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        print(json.dumps([p.to_dict() for p in found], ensure_ascii=False, indent=1))
+    else:
+        console.print(f"{len(found)} structures on {count} pages ({engine.name})", highlight=False)
+
+
 def _collect_images(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The images to read, each file once however it was typed, and the files of folders that are skipped
-    (with why). A file named on the command line is always read: it gets a record, an error one at worst."""
+    """The images and documents to read, each file once however it was typed, and the files of folders that
+    are skipped (with why). A file named on the command line is always read: it gets a record, an error one
+    at worst."""
+    from chemvlm.documents.pages import PDF_SUFFIXES
     from chemvlm.vision.suffixes import IMAGE_SUFFIXES
 
     found, skipped = {}, []  # resolved path: the path as first typed
@@ -121,10 +156,10 @@ def _collect_images(inputs: list[str]) -> tuple[list[Path], list[tuple[Path, str
         path = Path(item)
         if path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
-                if file.suffix.lower() in IMAGE_SUFFIXES:
+                if file.suffix.lower() in IMAGE_SUFFIXES | PDF_SUFFIXES:
                     found.setdefault(file.resolve(), file)
                 else:
-                    skipped.append((file, DOCUMENTS.get(file.suffix.lower(), "not an image")))
+                    skipped.append((file, UNREAD.get(file.suffix.lower(), "not an image")))
         elif path.is_file():
             found.setdefault(path.resolve(), path)
         else:
@@ -152,28 +187,51 @@ def _sigterm_as_ctrl_c():
 
 @app.command()
 def ocr(
-    inputs: list[str] = typer.Argument(..., help="Image files or directories (searched recursively)."),
+    inputs: list[str] = typer.Argument(..., help="Image files, PDF documents or directories (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="results.jsonl, results.csv or results.sdf (appended; a rerun resumes)."),
     model: str | None = ModelOption,
     question: str = typer.Option("What is the SMILES of the molecule in the image?", help="Question asked for every image."),
     batch_size: int | None = typer.Option(None, min=1, help="Images per generate call of a local model (default 8)."),
+    pages: bool = PagesOption,
+    dpi: float | None = typer.Option(None, min=30, max=1200, help="Resolution PDF pages are rendered at (default 200)."),
+    report: Path | None = typer.Option(None, "--report", help="Also write an HTML report of the documents' pages with the structures' boxes."),
 ):
-    """Recognise the structure in every image and write one prediction record per image."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from chemvlm.engines import Query
+    """Recognise the structure in every image, and every structure on every page of a document (PDF,
+    multi-page TIFF, or an image with --pages); one prediction record per structure."""
+    from chemvlm.documents.pages import is_document, is_pdf
     from chemvlm.record import PredictionWriter
 
-    images, skipped = _collect_images(inputs)
+    files, skipped = _collect_images(inputs)
+    documents = [p for p in files if p.suffix.lower() not in UNREAD and (pages or is_document(p))]
+    images = [p for p in files if p not in documents]
+    if dpi is not None and not any(is_pdf(p) for p in documents):
+        raise UserError("--dpi: applies to PDF documents only, and none is given")
+    if report is not None and not documents:
+        raise UserError("--report: applies to documents only (PDF, multi-page TIFF, images with --pages), and none is given")
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"{report}: the report must end in .html")
     writer = PredictionWriter(output)
     for path, why in skipped:
         errors.print(f"{path}: skipped, {why}", markup=False, highlight=False)
+    engine = _engine(model, batch_size=batch_size)
+    with _sigterm_as_ctrl_c():
+        if images or not documents:
+            _ocr_images(images, engine, writer, question, output, skipped)
+        if documents:
+            _ocr_documents(documents, engine, writer, question, dpi or 200, output, report)
+
+
+def _ocr_images(images, engine, writer, question, output, skipped) -> None:
+    """One record per picture of one structure, in the engine's batches, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from chemvlm.engines import Query
+
     # A record's `image` is the absolute path of the file read, so that a rerun finds it however the path is
     # typed and from wherever it is run; its `id` is the path as typed. Records of earlier versions have the
     # typed path in `image` too: taken from the current directory, as before.
     done = {Path(image).resolve() for image in writer.done_images if image}
     todo = [p for p in images if p.resolve() not in done]
-    engine = _engine(model, batch_size=batch_size)
     step = max(1, engine.batch_size)  # a local model's batch, or one osra process per worker
     written = []
 
@@ -182,15 +240,15 @@ def ocr(
         written.append(prediction)
 
     readable = []
-    for path in todo:  # a document named on the command line gets its record without the engine
-        if path.suffix.lower() in DOCUMENTS:
+    for path in todo:  # a file of a kind not read yet, named on the command line, gets its record without the engine
+        if path.suffix.lower() in UNREAD:
             query = Query(id=str(path), images=[str(path)], question=question)
-            write(engine.failed(query, f"{path}: {DOCUMENTS[path.suffix.lower()]}"), path)
+            write(engine.failed(query, f"{path}: {UNREAD[path.suffix.lower()]}"), path)
         else:
             readable.append(path)
     columns = [TextColumn("[bold]ocr"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()]
     try:
-        with _sigterm_as_ctrl_c(), Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+        with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
             task = progress.add_task("ocr", total=len(images), completed=len(images) - len(readable))
             for start in range(0, len(readable), step):
                 chunk = readable[start : start + step]
@@ -209,6 +267,31 @@ def ocr(
         f"({valid} valid SMILES, {failed} failed), {len(skipped)} other files skipped -> {output}",
         highlight=False, soft_wrap=True,
     )
+
+
+def _ocr_documents(documents, engine, writer, question, dpi, output, report) -> None:
+    """Every page of every document, a line per page on stderr; a document that cannot be read is named in
+    one error line and the others go on, then the exit status is 2."""
+    from chemvlm.documents.run import ocr_documents
+
+    def say(line):
+        errors.print(line, markup=False, highlight=False)
+
+    try:
+        tally = ocr_documents(documents, engine, writer, say, _print_error, question=question, dpi=dpi)
+    except KeyboardInterrupt:
+        say(f"interrupted: the pages done are in {output}; the same command resumes")
+        raise
+    console.print(tally.summary(output), highlight=False, soft_wrap=True)
+    if report is not None:
+        from chemvlm.documents.report import write_report
+        from chemvlm.record import read_records
+
+        read = {str(p.resolve()) for p in documents}
+        write_report([r for r in read_records(output) if r.image in read and r.page is not None], report)
+        console.print(f"report -> {report}", highlight=False, soft_wrap=True)
+    if tally.failed:
+        raise typer.Exit(2)
 
 
 @app.command()
