@@ -171,3 +171,18 @@ def test_options_that_do_not_apply_are_refused_in_one_line(tmp_path, monkeypatch
     assert done.exit_code == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and message in done.stderr
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_a_multi_page_tiff_is_read_page_by_page(tmp_path, paper):
+    from chemvlm.documents.pages import load_page
+
+    scan = load_page(paper, 2, dpi=150).image.convert("L")
+    blank = Image.new("L", scan.size, 255)
+    scan.save(tmp_path / "scan.tif", save_all=True, append_images=[blank], dpi=(150, 150))
+    out = tmp_path / "out.jsonl"
+    done = cli("ocr", tmp_path / "scan.tif", "-o", out, "--model", "osra")
+    assert done.exit_code == 0, done.output
+    assert "scan.tif: page 1/2, 1 structures" in done.stderr and "scan.tif: page 2/2, 0 structures" in done.stderr
+    (record,) = records(out)
+    assert record["page"] == 1 and record["page_size"] == list(scan.size) and record["id"].endswith("scan.tif#p1#1")
+    assert record["canonical"] == canonical_smiles(DRAWN[2][0])
