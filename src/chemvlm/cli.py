@@ -207,7 +207,8 @@ def ocr(
     if dpi is not None and not any(is_pdf(p) for p in documents):
         raise UserError("--dpi: applies to PDF documents only, and none is given")
     if report is not None and not documents:
-        raise UserError("--report: applies to documents only (PDF, multi-page TIFF, images with --pages), and none is given")
+        raise UserError("--report: applies to documents only (PDF, multi-page TIFF, images with --pages), "
+                        "and none is given")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"{report}: the report must end in .html")
     writer = PredictionWriter(output)

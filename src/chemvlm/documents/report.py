@@ -16,7 +16,8 @@ from PIL import Image
 from chemvlm.record import Prediction
 
 REPORT_WIDTH = 900  # pixels of the page images in the report: enough to see a structure's box
-_STYLE = """body{font-family:sans-serif;margin:1em}section{display:flex;gap:1.5em;margin-bottom:2em;align-items:flex-start}
+_STYLE = """body{font-family:sans-serif;margin:1em}
+section{display:flex;gap:1.5em;margin-bottom:2em;align-items:flex-start}
 .page{flex:0 0 auto;width:%dpx;border:1px solid #ccc}.page svg{width:100%%;height:auto;display:block}
 table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:4px;vertical-align:middle;font-size:13px}
 td.smiles{font-family:monospace;word-break:break-all;max-width:22em}rect.box{fill:none;stroke:#d00}
@@ -68,8 +69,9 @@ def _overlay(src: str, found: list[Prediction]) -> str:
     """The page image under numbered boxes, in the page's own pixels (the SVG scales both together)."""
     width, height = found[0].page_size
     font = max(12, width // 60)
+    stroke = max(2, width // 400)
     boxes = "".join(
-        f"<rect class='box' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}' stroke-width='{max(2, width // 400)}'/>"
+        f"<rect class='box' x='{x0}' y='{y0}' width='{x1 - x0}' height='{y1 - y0}' stroke-width='{stroke}'/>"
         f"<text class='n' x='{x0}' y='{max(font, y0 - 4)}' font-size='{font}'>{n}</text>"
         for n, (x0, y0, x1, y1) in enumerate((r.bbox for r in found), start=1)
     )
