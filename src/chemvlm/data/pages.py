@@ -15,6 +15,7 @@ a scanned one goes through a slight rotation (its boxes rotated with it) and gen
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import random
@@ -22,11 +23,12 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from chemvlm.data import page_text
 from chemvlm.data.decontam import Decontaminator, read_keys
-from chemvlm.data.degrade import degrade
+from chemvlm.data.degrade import _gaussian, binarise, ink, noise
 from chemvlm.data.filters import MoleculeFilter
 from chemvlm.data.page_blocks import (BOTTOM, LEADING, MARGIN, TOP, WIDTH, Structure, figure, numeric_table, prose,
                                       scheme, scope_table)
@@ -34,7 +36,21 @@ from chemvlm.data.page_canvas import DPI, PAGE, Canvas, TextLine, text_width, wr
 from chemvlm.data.split import skeleton_key, split_of
 from chemvlm.documents.layout import Box, Word
 
-SCAN_STEPS = {"ink": 0.3, "blur": 0.6, "binarise": 0.4, "noise": 0.6, "jpeg": 0.4}  # none moves a pixel
+
+
+def _blur(image, rng):  # gentler than data.degrade's (sigma 0.4-1.3): bonds here are 20-30 px, not 60
+    return Image.fromarray(_gaussian(np.asarray(image), rng.uniform(0.3, 0.7)))
+
+
+def _jpeg(image, rng):  # a scanner's JPEG, not data.degrade's quality 15-75
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=rng.randint(60, 90))
+    return Image.open(io.BytesIO(buffer.getvalue())).convert(image.mode)
+
+
+# (step, probability), in the order applied; none of them moves a pixel, so the boxes stay exact
+SCAN_STEPS = {"ink": (ink, 0.3), "blur": (_blur, 0.6), "binarise": (binarise, 0.4), "noise": (noise, 0.5),
+              "jpeg": (_jpeg, 0.4)}
 
 
 @dataclass
@@ -44,7 +60,8 @@ class SyntheticPage:
     image: Image.Image
     structures: list[Structure]
     lines: list[TextLine]
-    ops: list  # drawing operations, replayed into the PDF  # drawing operations, replayed into the PDF
+    ops: list  # drawing operations, replayed into the PDF
+    degradations: tuple[str, ...] = ()  # the scan steps applied, in order
 
     @property
     def words(self) -> list[Word]:
@@ -52,6 +69,7 @@ class SyntheticPage:
 
     def truth(self) -> dict:
         return {"seed": self.seed, "scanned": self.scanned, "size": list(self.image.size), "dpi": DPI,
+                "degradations": list(self.degradations),
                 "structures": [{**s.__dict__, "bbox": list(s.bbox), "label_bbox": list(s.label_bbox)} for s in self.structures],
                 "lines": [{"kind": line.kind, "text": line.text, "bbox": list(line.bbox)} for line in self.lines]}
 
@@ -140,11 +158,12 @@ def scan(page: SyntheticPage, rng: random.Random) -> SyntheticPage:
     angle = rng.uniform(-0.8, 0.8)
     image = page.image.convert("L").rotate(angle, resample=Image.BICUBIC, fillcolor=255)
     move = _rotation(angle, image.size)
-    steps = [name for name, p in SCAN_STEPS.items() if rng.random() < p]
-    image, _ = degrade(image, rng, steps=steps)
+    steps = tuple(name for name, (_, p) in SCAN_STEPS.items() if rng.random() < p)
+    for name in steps:
+        image = SCAN_STEPS[name][0](image, rng)
     structures = [replace(s, bbox=move(s.bbox), label_bbox=move(s.label_bbox)) for s in page.structures]
     lines = [TextLine(line.kind, [Word(w.text, move(w.bbox)) for w in line.words]) for line in page.lines]
-    return SyntheticPage(page.seed, True, image.convert("RGB"), structures, lines, [])
+    return SyntheticPage(page.seed, True, image.convert("RGB"), structures, lines, [], steps)
 
 
 def holdout_molecules(max_heavy: int = 40, share: float = 0.02) -> list[str]:
