@@ -39,8 +39,10 @@ def _as_identifier(text: str) -> str | None:
     text = text.strip().strip("*").strip()
     if is_identifier(text):
         return text
-    head, tail = re.match(r"^(\S*?)([a-z]{0,2}'{0,2})$", text).groups() if text else ("", "")
-    fixed = head.translate(_DIGIT_LOOKALIKES) + tail
+    token = re.fullmatch(r"(\S*?)([a-z]{0,2}'{0,2})", text)  # one token: a number and its letters
+    if not token:
+        return None
+    fixed = token.group(1).translate(_DIGIT_LOOKALIKES) + token.group(2)
     return fixed if fixed != text and re.fullmatch(r"\d{1,4}[a-z]{0,2}'{0,2}", fixed) else None
 
 
@@ -107,8 +109,9 @@ def text_boxes(page: Page, box: Box) -> list[Box]:
     boxes = []
     for rows, cols in ndimage.find_objects(pieces):
         height = rows.stop - rows.start
-        if 6 <= height <= 0.3 * page.dpi:  # specks and drawings are not text
-            boxes.append((x0 + cols.start + letter, y0 + rows.start + 1, x0 + cols.stop - letter, y0 + rows.stop - 1))
+        left, right = x0 + cols.start + letter, x0 + cols.stop - letter  # the smear taken off again
+        if 6 <= height <= 0.3 * page.dpi and right - left >= 4:  # specks and drawings are not text
+            boxes.append((left, y0 + rows.start + 1, right, y0 + rows.stop - 1))
     return boxes
 
 

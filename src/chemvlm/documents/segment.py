@@ -29,9 +29,10 @@ def _ink(image: Image.Image) -> np.ndarray:
 
 
 def _without_long_lines(ink: np.ndarray, length: int) -> np.ndarray:
-    """Ink minus straight horizontal and vertical runs longer than `length` (longer than any bond)."""
-    rows = ndimage.binary_opening(ink, structure=np.ones((1, length), bool))
-    cols = ndimage.binary_opening(ink, structure=np.ones((length, 1), bool))
+    """Ink minus horizontal and vertical runs longer than `length` (longer than any bond). The ink is smeared
+    a pixel across first, so that a rule a scan tilted by a degree still makes one run."""
+    rows = ndimage.binary_opening(ndimage.binary_dilation(ink, np.ones((3, 1), bool)), np.ones((1, length), bool))
+    cols = ndimage.binary_opening(ndimage.binary_dilation(ink, np.ones((1, 3), bool)), np.ones((length, 1), bool))
     return ink & ~(rows | cols)
 
 
@@ -51,7 +52,8 @@ def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def find_structures(image: Image.Image, words: list[Word] | None = None) -> list[Region]:
     """One Region per structure drawing on the page, in reading order (top to bottom, left to right)."""
     ink = _ink(image)
-    lines_gone = _without_long_lines(ink, max(90, image.width // 14))  # bonds drawn at up to ~1.5 cm survive
+    longest_bond = max(90, image.width // 14)  # bonds drawn at up to ~1.5 cm survive
+    lines_gone = _without_long_lines(ink, longest_bond)
     labels, count = ndimage.label(lines_gone, structure=np.ones((3, 3), bool))
     if count == 0:
         return []
@@ -61,12 +63,24 @@ def find_structures(image: Image.Image, words: list[Word] | None = None) -> list
     widths, heights = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     glyph = _glyph_height(heights, widths)
     fill = areas / np.maximum(widths * heights, 1)
-    core = (np.maximum(widths, heights) >= 3 * glyph) & (np.minimum(widths, heights) >= 1.3 * glyph) & (fill < 0.3)
+    # a word whose bold letters touch is as wide, but not as tall: a drawing spans two lines of text or more
+    core = (np.maximum(widths, heights) >= 3 * glyph) & (np.minimum(widths, heights) >= 1.8 * glyph) & (fill < 0.3)
     text = np.zeros(count, bool)  # pieces inside words of the text layer that no core touches
     for word in words or []:
         inside = (boxes[:, 0] >= word.bbox[0] - 1) & (boxes[:, 1] >= word.bbox[1] - 1) & \
                  (boxes[:, 2] <= word.bbox[2] + 1) & (boxes[:, 3] <= word.bbox[3] + 1)
         text |= inside
+    core &= ~text
+    # scan noise: specks join nothing (a chain of them would join a whole page); on a clean page only single
+    # pixels go, since the dashes of a hashed wedge are specks too
+    noisy = (areas <= 4).sum() > 500
+    text |= areas < (max(4.0, (glyph / 5) ** 2) if noisy else 2)
+    # long thin pieces are rules and arrows, even when a scan tilts them off the axes
+    text |= (np.maximum(widths, heights) >= longest_bond) & (np.minimum(widths, heights) <= np.maximum(widths, heights) / 11) \
+        & (np.minimum(widths, heights) <= 0.8 * glyph)
+    # scan edges and shadows: long pieces along the border of the page are no drawing
+    edge = (boxes[:, 0] <= 2) | (boxes[:, 1] <= 2) | (boxes[:, 2] >= image.width - 2) | (boxes[:, 3] >= image.height - 2)
+    text |= edge & ((widths > image.width / 4) | (heights > image.height / 4))
     core &= ~text
     gap, core_gap = max(4.0, 0.6 * glyph), 1.5 * glyph  # glyphs join bonds closely; parts of one drawing, less so
     owner = np.full(count, -1)
@@ -89,12 +103,78 @@ def find_structures(image: Image.Image, words: list[Word] | None = None) -> list
     for index, box in enumerate(regions):
         members = owner == index
         x0, y0, x1, y1 = (int(v) for v in box)
+        mask = np.isin(labels[y0:y1, x0:x1], np.flatnonzero(members) + 1)
+        x0, y0, x1, y1 = _trim_text(mask, glyph, (x0, y0))
         crop = image.crop((x0, y0, x1, y1))
         if missing_drawing(crop) is not None:
             continue
         strokes = areas[members].sum() / max(1.0, (x1 - x0) * (y1 - y0))
         found.append(Region((x0, y0, x1, y1), _score(members.sum(), strokes, (x1 - x0) / glyph, (y1 - y0) / glyph)))
     return reading_order(found)
+
+
+def _blank_runs(profile: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) runs of False in `profile`."""
+    runs, start = [], None
+    for i, filled in enumerate(profile):
+        if not filled and start is None:
+            start = i
+        elif filled and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
+
+
+def _only_glyphs(strip: np.ndarray, glyph: float) -> bool:
+    """Whether every piece of ink in `strip` could be letters: no taller than a line, and no flat stroke (a
+    bond). Bold letters may touch, so a piece may be a whole word wide."""
+    pieces, count = ndimage.label(strip, structure=np.ones((3, 3), bool))
+    sizes = [(r.stop - r.start, c.stop - c.start) for r, c in ndimage.find_objects(pieces)]
+    return count > 0 and all(h <= 1.6 * glyph and not (w > 1.2 * glyph and h < 0.35 * glyph) for h, w in sizes)
+
+
+def _trim_text(mask: np.ndarray, glyph: float, origin: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The region's box without a line of text that the gap rule let in below, above or beside the drawing
+    (an identifier or a yield set close to it): a strip beyond a blank band, one or two lines tall and wider
+    than an atom label, or a single short line beyond a wide band."""
+    top, bottom, left, right = 0, mask.shape[0], 0, mask.shape[1]
+    for _ in range(3):
+        rows = mask[top:bottom, left:right].any(axis=1)
+        blanks = [run for run in _blank_runs(rows) if run[0] > 0]
+        cut = False
+        if blanks:  # the lowest blank band: is what lies under it a line of text?
+            start, stop = blanks[-1]
+            strip = mask[top + stop:bottom, left:right]
+            width = np.flatnonzero(strip.any(axis=0))
+            span = width[-1] - width[0] + 1 if len(width) else 0
+            if strip.shape[0] <= 2.6 * glyph and (span >= 2.5 * glyph or stop - start >= 0.6 * glyph) \
+                    and stop - start >= 0.3 * glyph and _only_glyphs(strip, glyph):
+                bottom, cut = top + start, True
+        if blanks and not cut:
+            start, stop = blanks[0]
+            strip = mask[top:top + start, left:right]
+            width = np.flatnonzero(strip.any(axis=0))
+            span = width[-1] - width[0] + 1 if len(width) else 0
+            if start <= 2.6 * glyph and (span >= 2.5 * glyph or stop - start >= 0.6 * glyph) \
+                    and stop - start >= 0.3 * glyph and _only_glyphs(strip, glyph):
+                top, cut = top + stop, True
+        cols = mask[top:bottom, left:right].any(axis=0)
+        side = [run for run in _blank_runs(cols) if run[0] > 0 and run[1] - run[0] >= 0.6 * glyph]
+        if side:  # a label beside the drawing: one line, beyond a wide gap
+            start, stop = side[-1]
+            strip = mask[top:bottom, left + stop:right]
+            height = np.flatnonzero(strip.any(axis=1))
+            if len(height) and height[-1] - height[0] + 1 <= 1.6 * glyph and right - (left + stop) <= 5 * glyph \
+                    and _only_glyphs(strip, glyph):
+                right, cut = left + start, True
+        if not cut:
+            break
+        rows, cols = mask[top:bottom, left:right].any(axis=1), mask[top:bottom, left:right].any(axis=0)
+        if not rows.any():
+            break
+        ys, xs = np.flatnonzero(rows), np.flatnonzero(cols)  # shrink to the ink that is left
+        top, bottom, left, right = top + ys[0], top + ys[-1] + 1, left + xs[0], left + xs[-1] + 1
+    return origin[0] + left, origin[1] + top, origin[0] + right, origin[1] + bottom
 
 
 def reading_order(regions: list[Region]) -> list[Region]:
