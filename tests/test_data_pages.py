@@ -60,10 +60,9 @@ def test_boxes_lie_inside_the_page_tight_around_the_ink(page):
 
 def test_no_structure_overlaps_text_or_another_structure(page):
     boxes = [s.bbox for s in page.structures]
-    for line in page.lines:
+    for line in page.lines:  # a text line's box: from its first word to its last
         if line.kind in TEXT_KINDS:
-            for word in line.words:
-                assert not any(overlaps(word.bbox, box) for box in boxes), f"{word.text!r} ({line.kind}) on a structure"
+            assert not any(overlaps(line.bbox, box) for box in boxes), f"{line.text!r} ({line.kind}) on a structure"
     for i, a in enumerate(boxes):
         assert not any(overlaps(a, b) for b in boxes[i + 1 :])
     labels = [s.label for s in page.structures]
