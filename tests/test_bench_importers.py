@@ -121,3 +121,14 @@ def test_items_round_trip(tmp_path, fixtures):
 def test_original_sets_without_their_images_are_reported_missing(original):
     items = import_conversations(original / "chembench_property.sample.jsonl", root="/nowhere")
     assert len(missing_images(items)) == 3
+
+
+def test_trec_chem_and_ocsr_dev_are_named_sets_of_labelled_images(tmp_path, molecule_png):
+    (tmp_path / "trec-chem" / "images").mkdir(parents=True)
+    (tmp_path / "trec-chem" / "images" / "a.png").write_bytes(molecule_png)
+    (tmp_path / "trec-chem" / "labels.csv").write_text("file,smiles\nimages/a.png,CCO\n")
+    items = load_bench("trec-chem", tmp_path)
+    assert [(i.id, i.subset, i.answer) for i in items] == [("trec-chem/a", "trec-chem", "CCO")]
+    assert missing_images(items) == []
+    with pytest.raises(BenchFileError, match="ocsr-dev has no subset 'uspto_osra'"):
+        load_bench("ocsr-dev/uspto_osra", tmp_path)

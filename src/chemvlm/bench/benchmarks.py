@@ -1,6 +1,8 @@
 """Named benchmarks and where their data lives.
 
     ocsr-real[/SUBSET]     300 real patent images (CLEF-2012, JPO, USPTO) with the paper's bilingual prompts
+    ocsr-dev[/SUBSET]      1,242 more real patent images (CLEF-2012, JPO): for choosing settings, never training
+    trec-chem              1,000 real patent-application TIFFs (TREC-CHEM 2011)
     chemocr                ChemVLM's 1000-item ChemOCR (the images are not distributed with the file)
     mmchembench-caption    MMChemBench molecule captions, four options (images not distributed)
     mmchembench-property   MMChemBench properties, four options (images not distributed)
@@ -32,13 +34,15 @@ PROMPTS = {
 }
 
 OCSR_SUBSETS = ("clef2012", "jpo", "uspto_osra")
+# Sets of real images with a labels.csv (file, smiles, ...) per subset folder; "." is a set without subsets.
+IMAGE_SETS = {"ocsr-real": OCSR_SUBSETS, "ocsr-dev": ("clef2012", "jpo"), "trec-chem": (".",)}
 ORIGINAL = {  # name: (file in chemvlm-original/, subset label or None to take it from the image folder)
     "chemocr": ("mm_chem_ocr.jsonl.test.jsonl", None),
     "mmchembench-caption": ("chembench_mol2caption.jsonl", "caption"),
     "mmchembench-property": ("chembench_property.jsonl", "property"),
     "mmcr": ("mm_pure_fix.jsonl", "mmcr"),
 }
-NAMES = ("ocsr-real",) + tuple(ORIGINAL)
+NAMES = tuple(IMAGE_SETS) + tuple(ORIGINAL)
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -59,13 +63,14 @@ def chemocr_prompt(index: int) -> tuple[str, str]:
     return prompts[(index // 2) % len(prompts)], language
 
 
-def ocsr_real(root: str | Path, subsets=OCSR_SUBSETS) -> list[BenchItem]:
-    """Items from ocsr-real's `SUBSET/labels.csv` (file, smiles, …), images beside it."""
+def ocsr_real(root: str | Path, subsets=OCSR_SUBSETS, name: str = "ocsr-real") -> list[BenchItem]:
+    """Items from a set's `SUBSET/labels.csv` (file, smiles, …), images beside it."""
     items = []
     for subset in subsets:
         labels = Path(root) / subset / "labels.csv"
+        subset = name if subset == "." else subset
         if not labels.is_file():
-            raise BenchFileError(f"{labels}: no such file (expected ocsr-real/{subset}/labels.csv)")
+            raise BenchFileError(f"{labels}: no such file (expected {name}/{subset}/labels.csv)")
         with labels.open(encoding="utf-8", newline="") as handle:
             for number, row in enumerate(csv.DictReader(handle), 2):
                 if not row.get("file") or row.get("smiles") is None:
@@ -87,11 +92,11 @@ def load_bench(name: str, data: str | Path | None = None, images: str | Path | N
             return import_conversations(name, root=images)
         return read_items(name)
     base, _, subset = name.partition("/")
-    if base == "ocsr-real":
-        root = data_dir(data) / "ocsr-real"
-        if subset and subset not in OCSR_SUBSETS:
-            raise BenchFileError(f"ocsr-real has no subset {subset!r}: use one of {', '.join(OCSR_SUBSETS)}")
-        return ocsr_real(root, (subset,) if subset else OCSR_SUBSETS)
+    if base in IMAGE_SETS:
+        subsets = IMAGE_SETS[base]
+        if subset and subset not in subsets:
+            raise BenchFileError(f"{base} has no subset {subset!r}: use one of {', '.join(subsets)}")
+        return ocsr_real(data_dir(data) / base, (subset,) if subset else subsets, base)
     if base in ORIGINAL:
         filename, label = ORIGINAL[base]
         return import_conversations(data_dir(data) / "chemvlm-original" / filename, root=images, subset=label)
