@@ -28,6 +28,7 @@ from chemvlm.chem import canonical_smiles
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query
+from chemvlm.engines.confidence import agreement, confidence
 from chemvlm.engines.recognition import read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
@@ -102,6 +103,8 @@ class EnsembleEngine(Engine):
         self.members = list(members)  # one per spec member; a spec named twice is the same engine twice
         self.labels = member_labels(spec.members)
         self.batch_size = max(getattr(m, "batch_size", 1) for m in self.members)
+        # members whose candidates are independent runs (osra's variants): each agreeing one counts
+        self.counts_variants = {label for label, m in zip(self.labels, self.members) if hasattr(m.options, "variants")}
 
     def _member_candidates(self, member: Engine, queries: list[Query]) -> list:
         """Candidates per query, or the exception for the queries that failed (a failing batch is retried
@@ -148,6 +151,7 @@ class EnsembleEngine(Engine):
             smiles, sources, votes = choose(candidates, image, self.options.rerank)
         except ValueError:
             smiles, sources, votes = "", [], 0
+        sure = confidence(str(self.spec), agreement(candidates, smiles, self.counts_variants)) if smiles else None
         language = language_of(query.question)
         answer = answer_question(smiles, query.question)
         total = len(candidates)
@@ -155,9 +159,11 @@ class EnsembleEngine(Engine):
             who = ", ".join(sources)
             answer += (f"（集成：{who} 提出，{total} 个成员中 {votes} 个一致）" if language == "zh"
                        else f" (ensemble: proposed by {who}; {votes} of {total} members agree)")
-        return Prediction.from_answer(
+        record = Prediction.from_answer(
             id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
             engine=self.name, model=str(self.spec), seconds=seconds + time.perf_counter() - began,
         )
+        record.confidence = sure
+        return record
 
 
