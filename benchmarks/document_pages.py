@@ -56,7 +56,8 @@ def iou(a, b) -> float:
 
 def match(truth: list[dict], found: list[dict]) -> dict[int, int]:
     """{truth index: found index}, one-to-one, greedily by IoU, pairs with IoU >= 0.5 only."""
-    pairs = sorted(((iou(t["bbox"], f["bbox"]), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    pairs = sorted(((iou(t["bbox"], f["bbox"]), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
+                   reverse=True)
     matched, used = {}, set()
     for overlap, i, j in pairs:
         if overlap >= 0.5 and i not in matched and j not in used:
@@ -99,8 +100,11 @@ def crops(page: dict, engine) -> tuple[list[dict], float]:
     boxes = [(max(0, x0 - 6), max(0, y0 - 6), min(image.width, x1 + 6), min(image.height, y1 + 6))
              for x0, y0, x1, y1 in (s["bbox"] for s in structures)]
     started = time.perf_counter()
-    predictions = engine.predict([Query(id=str(n), images=[image.crop(b)], question=QUESTION) for n, b in enumerate(boxes)])
-    return [{"bbox": s["bbox"], "smiles": p.smiles, "label": s["label"]} for s, p in zip(structures, predictions)], time.perf_counter() - started
+    predictions = engine.predict([Query(id=str(n), images=[image.crop(b)], question=QUESTION)
+                                  for n, b in enumerate(boxes)])
+    seconds = time.perf_counter() - started
+    found = [{"bbox": s["bbox"], "smiles": p.smiles, "label": s["label"]} for s, p in zip(structures, predictions)]
+    return found, seconds
 
 
 def score(truth: list[dict], found: list[dict]) -> dict:
@@ -135,7 +139,8 @@ def main() -> None:
     pages = build_pages(args.seed, args.pages, bond)[: args.limit]
     print(f"{len(pages)} pages built in {time.perf_counter() - began:.0f} s -> {PAGES}")
     engine = load_engine(spec)
-    systems = {"ours": lambda p: ours(p, engine), **{name: (lambda p, a=a: osra_page(p["png"], a)) for name, a in OSRA_RUNS.items()},
+    systems = {"ours": lambda p: ours(p, engine),
+               **{name: (lambda p, a=a: osra_page(p["png"], a)) for name, a in OSRA_RUNS.items()},
                "crops alone (same engine)": lambda p: crops(p, engine)}
     results: dict[str, list[dict]] = {name: [] for name in systems}
     for n, page in enumerate(pages):
@@ -153,21 +158,23 @@ def write(args, spec: str, pages: list[dict], results: dict) -> None:
     head = ["| system | pages | structures | found (IoU >= 0.5) % | precision % | labels right % | exact % |"
             " s / page | pages / min |", "|---|---|---|---|---|---|---|---|---|"]
     tables = []
-    for title, keep in (("All pages", lambda r: True), ("Born-digital pages (PDF, text layer)", lambda r: not r["scanned"]),
-                        ("Scanned pages (PNG)", lambda r: r["scanned"])):
-        tables += [f"### {title}", "", *head, *(row(f"ours ({spec})" if name == "ours" else name, [r for r in rs if keep(r)],
-                                                   labelled=name == "ours")
-                                               for name, rs in results.items() if any(keep(r) for r in rs)), ""]
+    splits = (("All pages", lambda r: True), ("Born-digital pages (PDF, text layer)", lambda r: not r["scanned"]),
+              ("Scanned pages (PNG)", lambda r: r["scanned"]))
+    for title, keep in splits:
+        rows = [row(f"ours ({spec})" if name == "ours" else name, [r for r in rs if keep(r)], labelled=name == "ours")
+                for name, rs in results.items() if any(keep(r) for r in rs)]
+        tables += [f"### {title}", "", *head, *rows, ""]
     command = f"nice -n 15 .venv/bin/python benchmarks/document_pages.py --pages {args.pages}" + (
         f" --limit {args.limit}" if args.limit else "") + (f" --model {args.model}" if args.model else "") + (
         f" --bond {args.bond}" if args.bond != "20,30" else "")
     structures = sum(len(p["truth"]["structures"]) for p in pages)
     text = "\n".join([
         "# Whole pages: structures found, read and labelled (synthetic pages)", "",
-        f"Measured with `{command}` (seed {args.seed}): {len(pages)} pages composed by `chemvlm.data.pages` from the "
-        f"package corpus's held-out molecules, {structures} structures (bonds {args.bond.replace(',', '-')} px), even pages born-digital (read from the PDF"
-        " and its text layer), odd pages scanned (a PNG rotated under a degree and gently degraded). The pages are"
-        " rebuilt from the seed by the script into benchmarks/cache/pages/ (not committed).", "",
+        f"Measured with `{command}` (seed {args.seed}): {len(pages)} pages composed by `chemvlm.data.pages` from"
+        f" the package corpus's held-out molecules, {structures} structures (bonds {args.bond.replace(',', '-')} px),"
+        " even pages born-digital (read from the PDF and its text layer), odd pages scanned (a PNG rotated under a"
+        " degree and gently degraded). The pages are rebuilt from the seed by the script into"
+        " benchmarks/cache/pages/ (not committed).", "",
         "- found: ground-truth structures matched one-to-one by a predicted box with IoU >= 0.5; precision: matched"
         " predicted boxes / all predicted boxes; labels right: identifier exactly as printed, over matched structures;"
         " exact: canonical SMILES equal (`bench.metrics.score_smiles`), over all ground-truth structures.",

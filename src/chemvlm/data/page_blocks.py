@@ -163,7 +163,8 @@ def scheme(canvas, rng, items, y, bottom, bond):
     placed = []
     for k, ((picture, smiles, family, label), (w, h)) in enumerate(zip(pictures, slots)):
         top = middle - picture.height // 2
-        placed.append(_place(canvas, picture, smiles, family, label, x + (w - picture.width) // 2, top, False, "scheme"))
+        left = x + (w - picture.width) // 2
+        placed.append(_place(canvas, picture, smiles, family, label, left, top, False, "scheme"))
         x += w
         if k < len(pictures) - 1:
             canvas.arrow(x + 15, x + arrows[k] - 15, middle)

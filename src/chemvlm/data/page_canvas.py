@@ -75,7 +75,8 @@ class Canvas:
         self.lines.append(line)
         return line
 
-    def line(self, words: list[str], x: int, top: int, face: str, size: int, kind: str, width: int | None = None) -> TextLine:
+    def line(self, words: list[str], x: int, top: int, face: str, size: int, kind: str,
+             width: int | None = None) -> TextLine:
         """One line from `x`; stretched to `width` (justified) when given."""
         f = font(face, size)
         lengths = [f.getlength(w) for w in words]

@@ -35,8 +35,8 @@ class Identifiers:
         if kind == "paper":
             form = rng.choices(["n", "na", "stereo", "nstar"], [4, 5, 1, 0.5])[0]
             letter = "abcdefgh"[rng.randrange(8)]
-            return {"n": f"{n}", "na": f"{n}{letter}", "stereo": f"({rng.choice('RS')})-{n}{letter if rng.random() < 0.5 else ''}",
-                    "nstar": f"{n}'"}[form]
+            stereo = f"({rng.choice('RS')})-{n}{letter if rng.random() < 0.5 else ''}"
+            return {"n": f"{n}", "na": f"{n}{letter}", "stereo": stereo, "nstar": f"{n}'"}[form]
         form = rng.choices(["example", "compound", "roman", "intermediate"], [4, 3, 2, 1])[0]
         return {"example": f"Example {n}", "compound": f"Compound {n}", "roman": ROMAN[n % len(ROMAN)],
                 "intermediate": f"Intermediate {n}"}[form]
@@ -91,8 +91,10 @@ def paragraph(rng: random.Random, names: list[str], ids: Identifiers, sentences:
 
 def caption(rng: random.Random, kind: str, number: int, names: list[str]) -> list[str]:
     subject = f"{names[0]}" if names else "the products"
+    topic = rng.choice(TOPICS)
+    topic += "" if rng.random() < 0.5 else " with " + rng.choice(REAGENTS)
     text = {"Scheme": f"Scheme {number}. Synthesis of {subject}",
-            "Table": f"Table {number}. Scope of {rng.choice(TOPICS)}{'' if rng.random() < 0.5 else ' with ' + rng.choice(REAGENTS)}",
+            "Table": f"Table {number}. Scope of {topic}",
             "Figure": f"Figure {number}. Structures of {', '.join(names) if names else 'the leads'}"}[kind]
     return (text + ("." if rng.random() < 0.7 else f" ({rng.randint(2, 9)} examples).")).split()
 
@@ -106,10 +108,12 @@ def conditions(rng: random.Random) -> list[str]:
 
 def header(rng: random.Random, kind: str, page: int) -> tuple[str, str]:
     if kind == "patent":
-        return f"US {rng.randint(2005, 2023)}/{rng.randint(0, 399999):07d} A1", f"{rng.choice(['Jan.', 'Mar.', 'Jun.', 'Oct.'])} {rng.randint(1, 28)}, {rng.randint(2005, 2023)}"
+        number = f"US {rng.randint(2005, 2023)}/{rng.randint(0, 399999):07d} A1"
+        return number, f"{rng.choice(['Jan.', 'Mar.', 'Jun.', 'Oct.'])} {rng.randint(1, 28)}, {rng.randint(2005, 2023)}"
     year = rng.randint(1998, 2023)
     start = rng.randint(100, 9000)
-    return f"{rng.choice(JOURNALS)} {year}, {rng.randint(10, 90)}, {start}−{start + rng.randint(8, 20)}", f"Page {page}"
+    journal = f"{rng.choice(JOURNALS)} {year}, {rng.randint(10, 90)}, {start}−{start + rng.randint(8, 20)}"
+    return journal, f"Page {page}"
 
 
 def numeric_table(rng: random.Random, rows: int) -> tuple[list[str], list[list[str]]]:

@@ -70,7 +70,8 @@ class SyntheticPage:
     def truth(self) -> dict:
         return {"seed": self.seed, "scanned": self.scanned, "size": list(self.image.size), "dpi": DPI,
                 "degradations": list(self.degradations),
-                "structures": [{**s.__dict__, "bbox": list(s.bbox), "label_bbox": list(s.label_bbox)} for s in self.structures],
+                "structures": [{**s.__dict__, "bbox": list(s.bbox), "label_bbox": list(s.label_bbox)}
+                               for s in self.structures],
                 "lines": [{"kind": line.kind, "text": line.text, "bbox": list(line.bbox)} for line in self.lines]}
 
     def write(self, directory: str | Path, stem: str) -> dict[str, Path]:
@@ -119,7 +120,10 @@ def compose_page(seed: int, molecules: list[str], scanned: bool, bond: tuple[flo
     y, structures = prose(canvas, rng, ids, names, rng.randint(2, 4), TOP, BOTTOM)[0], []
     pending = []  # structures a block had no room for: they go into rows of their own at the end
     for name, items in plan:
-        done = numeric_table(canvas, rng, y, BOTTOM) if name == "numbers" else BLOCKS[name][0](canvas, rng, items, y, BOTTOM, bond_px)
+        if name == "numbers":
+            done = numeric_table(canvas, rng, y, BOTTOM)
+        else:
+            done = BLOCKS[name][0](canvas, rng, items, y, BOTTOM, bond_px)
         y, placed = done or (y, [])
         structures += placed
         pending += [item for item in items if name != "numbers" and item[1] not in {s.label for s in placed}]
@@ -169,12 +173,14 @@ def scan(page: SyntheticPage, rng: random.Random) -> SyntheticPage:
 def holdout_molecules(max_heavy: int = 40, share: float = 0.02) -> list[str]:
     """The package corpus's molecules in the data engine's hold-out split (InChIKey skeleton, the share the
     bundled model was trained with), decontaminated, one fragment of 6..max_heavy heavy atoms, in file order."""
-    keep, clean, seen = MoleculeFilter(min_heavy=6, max_heavy=max_heavy, max_fragments=1), Decontaminator(read_keys()), set()
+    keep, clean = MoleculeFilter(min_heavy=6, max_heavy=max_heavy, max_fragments=1), Decontaminator(read_keys())
+    seen = set()
     found = []
     with resources.files("chemvlm.data.corpus").joinpath("molecules.csv").open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             smiles, _ = keep.apply(row["smiles"])
-            if smiles and smiles not in seen and clean.is_clean(smiles) and split_of(skeleton_key(smiles), share) == "holdout":
+            if smiles and smiles not in seen and clean.is_clean(smiles) \
+                    and split_of(skeleton_key(smiles), share) == "holdout":
                 seen.add(smiles)
                 found.append(smiles)
     return found
