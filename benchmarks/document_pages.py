@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "benchmarks" / "cache" / "pages"
 OSRA_CACHE = ROOT / "benchmarks" / "cache" / "osra-pages"
 QUESTION = "What is the SMILES of the molecule in the image?"
-OSRA_RUNS = {"osra page mode (-r 200)": ["-r", "200"], "osra page mode (auto resolution)": []}
+OSRA_RUNS = {"osra page mode (-r 200)": ["-r", "200"]}
+OSRA_AUTO = {"osra page mode (auto resolution)": []}  # with --osra-auto: osra guessing the resolution
 
 
 def build_pages(seed: int, count: int, bond: tuple[float, float] = (20, 30)) -> list[dict]:
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="score only the first N of them (quick runs)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bond", default="20,30", help="range of bond lengths on the pages, px at 200 dpi")
+    parser.add_argument("--osra-auto", action="store_true", help="also run osra without -r (it finds fewer)")
     parser.add_argument("--model", default=None, help="engine spec for ours and crops (default: the default engine)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "document-pages.md")
     args = parser.parse_args()
@@ -140,7 +142,7 @@ def main() -> None:
     print(f"{len(pages)} pages built in {time.perf_counter() - began:.0f} s -> {PAGES}")
     engine = load_engine(spec)
     systems = {"ours": lambda p: ours(p, engine),
-               **{name: (lambda p, a=a: osra_page(p["png"], a)) for name, a in OSRA_RUNS.items()},
+               **{name: (lambda p, a=a: osra_page(p["png"], a)) for name, a in {**OSRA_RUNS, **(OSRA_AUTO if args.osra_auto else {})}.items()},
                "crops alone (same engine)": lambda p: crops(p, engine)}
     results: dict[str, list[dict]] = {name: [] for name in systems}
     for n, page in enumerate(pages):
