@@ -1,4 +1,5 @@
-"""The FastAPI app: /v1/chat/completions (plain and SSE), /v1/models, /health and the web page."""
+"""The FastAPI app: /v1/chat/completions (plain and SSE), /v1/models, /health, the document routes
+(serve.document_api) and the web page."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from chemvlm.serve.backend import PREDICT, Backend, StreamJob
 from chemvlm.serve.batcher import Batcher, Busy, Closed
 from chemvlm.serve.chemistry import chemistry
 from chemvlm.serve.config import ServeConfig
+from chemvlm.serve.document_api import install as install_documents
 from chemvlm.serve.errors import APIError
 from chemvlm.serve.images import read_images
 from chemvlm.serve.limits import BodyLimit
@@ -51,6 +53,7 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
         batcher.start()
         yield
         await batcher.stop()
+        documents.pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="chemvlm", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.batcher, app.state.config = batcher, config
@@ -187,6 +190,9 @@ def create_app(engine: Engine, config: ServeConfig | None = None) -> FastAPI:
                         job.cancelled.set()
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    documents = app.state.documents = install_documents(app, engine, config, submit, failure, answered,
+                                                        require_key, require_json)
 
     @app.get("/", include_in_schema=False)
     def page():

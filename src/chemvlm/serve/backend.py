@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
+from PIL import Image
+
 from chemvlm.engines import Engine, Query
 from chemvlm.record import Prediction
 from chemvlm.serve.errors import APIError
@@ -36,7 +38,9 @@ class Backend:
         self.lock = threading.Lock()  # one model call at a time, whoever calls
 
     def _decoded(self, query: Query) -> Query:
-        return dataclasses.replace(query, images=[decode(image, self.max_pixels) for image in query.images])
+        # a structure cut from a document page arrives as pixels already (serve.documents)
+        images = [image if isinstance(image, Image.Image) else decode(image, self.max_pixels) for image in query.images]
+        return dataclasses.replace(query, images=images)
 
     def handle(self, key, payloads: list) -> list:
         with self.lock:

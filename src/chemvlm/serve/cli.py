@@ -33,6 +33,8 @@ def register(app: typer.Typer) -> None:
         max_tokens: int = typer.Option(1024, min=1, help="Largest max_tokens a request may ask for."),
         max_tiles: int | None = typer.Option(None, min=1, help="Tiles per image of a local model (default: the checkpoint's own setting; the bundled model uses 1)."),
         allow_remote_images: bool = typer.Option(False, help="Fetch http(s) image URLs (off: only base64 data URLs)."),
+        max_pages: int = typer.Option(100, min=1, help="Pages of a document read per request (POST /v1/documents)."),
+        max_documents: int = typer.Option(2, min=1, help="Documents read at once; more get 429 with Retry-After."),
     ):
         """Serve a model over an OpenAI-compatible API, with a web page for chemists at /."""
         import uvicorn
@@ -48,6 +50,7 @@ def register(app: typer.Typer) -> None:
             batch_wait=batch_wait_ms / 1000, queue_size=queue_size, queue_timeout=queue_timeout,
             max_body_bytes=int(max_body_mb * 1024 * 1024), max_pixels=max_pixels, max_images=max_images,
             max_tokens=max_tokens, default_tokens=min(256, max_tokens), allow_remote_images=allow_remote_images,
+            max_pages=max_pages, max_documents=max_documents,
         )
         if host not in ("127.0.0.1", "localhost", "::1") and not config.api_key:
             typer.echo(f"warning: listening on {host} without an API key (--api-key or {API_KEY_VARIABLE})", err=True)

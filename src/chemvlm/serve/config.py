@@ -25,3 +25,5 @@ class ServeConfig:
     max_prompt_chars: int = 8000  # all message text together
     allow_remote_images: bool = False  # fetching http(s) image URLs makes the server a web client
     remote_timeout: float = 10.0  # seconds for one remote image
+    max_pages: int = 100  # pages of a document read per request (POST /v1/documents; `pages` may ask fewer)
+    max_documents: int = 2  # documents read at once; more get 429 + Retry-After
