@@ -91,3 +91,42 @@ def test_identifier_pattern(text, expected):
 def test_words_join_into_lines_only_on_the_same_baseline():
     words = [Word("Compound", (100, 100, 220, 130)), Word("3", (232, 100, 245, 130)), Word("12a", (100, 200, 140, 230))]
     assert [w.text for w in lines_of(words)] == ["Compound 3", "12a"]
+
+
+def _scheme_page():
+    """Ethyl benzoate -> benzoic acid: two drawings, an arrow between them with conditions above it, and a
+    table rule below (a long line without a head is no arrow)."""
+    import io
+
+    page = Image.new("RGB", (1700, 1000), "white")
+    draw = ImageDraw.Draw(page)
+    for smiles, x in (("CCOC(=O)c1ccccc1", 150), ("OC(=O)c1ccccc1", 1000)):
+        page.paste(Image.open(io.BytesIO(draw_molecule(smiles, size=(380, 300)))).convert("RGB"), (x, 300))
+    draw.line((600, 450, 900, 450), fill="black", width=3)
+    draw.polygon([(900, 438), (925, 450), (900, 462)], fill="black")
+    draw.text((640, 400), "NaOH, H2O", fill="black", font=ImageFont.truetype(FONT, 26))
+    draw.line((150, 800, 1550, 800), fill="black", width=2)
+    return page
+
+
+def test_a_reaction_arrow_joins_the_structures_beside_it():
+    from chemvlm.documents.segment import find_arrows, reactions
+
+    page = _scheme_page()
+    arrows = find_arrows(page)
+    assert len(arrows) == 1 and 590 <= arrows[0][0] <= 610 and 915 <= arrows[0][2] <= 930  # not the rule
+    regions = find_structures(page)
+    assert len(regions) == 2 and reactions(regions, arrows) == [([0], [1], arrows[0])]
+
+
+def test_a_page_with_a_scheme_gives_a_reaction_record_after_its_structures():
+    from chemvlm.chem import canonical_smiles
+    from chemvlm.documents.reader import read_page
+    from chemvlm.engines import load_engine
+
+    records = read_page(Page("scheme.png", 1, _scheme_page()), load_engine("osra"))
+    assert [r.id.rsplit("#", 1)[1] for r in records] == ["1", "2", "r1"]
+    reactants, products = records[2].smiles.split(">>")
+    assert canonical_smiles(reactants) == canonical_smiles("CCOC(=O)c1ccccc1")
+    assert canonical_smiles(products) == canonical_smiles("OC(=O)c1ccccc1")
+    assert records[2].bbox[0] <= records[0].bbox[0] and records[2].bbox[2] >= records[1].bbox[2]

@@ -201,3 +201,44 @@ def crop_box(bbox: Box, size: tuple[int, int], margin: int = 6) -> tuple[int, in
     """The box widened by a few pixels of white, within the page (engines read edge strokes badly)."""
     x0, y0, x1, y1 = bbox
     return max(0, int(x0) - margin), max(0, int(y0) - margin), min(size[0], int(x1) + margin), min(size[1], int(y1) + margin)
+
+
+def find_arrows(image: Image.Image) -> list[Box]:
+    """Reaction arrows pointing right: a straight horizontal shaft longer than any bond but shorter than a
+    table rule (under 45 % of the page's width), whose right end alone has a head (ink well above and below
+    the shaft)."""
+    ink = _ink(image)
+    length = max(90, image.width // 14)
+    shafts = ndimage.binary_opening(ndimage.binary_dilation(ink, np.ones((3, 1), bool)), np.ones((1, length), bool)) & ink
+    pieces, _ = ndimage.label(shafts, structure=np.ones((3, 3), bool))
+    arrows = []
+    for rows, cols in ndimage.find_objects(pieces):
+        if cols.stop - cols.start > 0.45 * image.width or rows.stop - rows.start > 12:
+            continue
+        middle = (rows.start + rows.stop) // 2
+
+        def spread(x0: int, x1: int) -> int:  # how tall the ink is around the shaft between x0 and x1
+            window = ink[max(0, middle - 20) : middle + 21, max(0, x0) : x1]
+            filled = np.flatnonzero(window.any(axis=1))
+            return int(filled[-1] - filled[0] + 1) if len(filled) else 0
+
+        if spread(cols.stop - 20, cols.stop + 2) >= 9 and spread(cols.start, cols.start + 12) <= 6:
+            arrows.append((cols.start, rows.start, cols.stop, rows.stop))
+    return arrows
+
+
+def reactions(regions: list[Region], arrows: list[Box]) -> list[tuple[list[int], list[int], Box]]:
+    """(reactant region indices, product region indices, arrow) per arrow with structures on both sides in
+    its row: the structures between it and the previous arrow (or the row's start), and up to the next."""
+    found = []
+    for arrow in arrows:
+        y = (arrow[1] + arrow[3]) / 2
+        row = sorted((i for i, r in enumerate(regions) if r.bbox[1] <= y <= r.bbox[3]), key=lambda i: regions[i].bbox[0])
+        others = [a for a in arrows if a is not arrow and a[1] <= y + 20 and a[3] >= y - 20]
+        before = max((a[2] for a in others if a[2] <= arrow[0]), default=-1)
+        after = min((a[0] for a in others if a[0] >= arrow[2]), default=float("inf"))
+        left = [i for i in row if before <= regions[i].bbox[0] and regions[i].bbox[2] <= arrow[0] + 5]
+        right = [i for i in row if arrow[2] - 5 <= regions[i].bbox[0] and regions[i].bbox[2] <= after]
+        if left and right:
+            found.append((left, right, arrow))
+    return found

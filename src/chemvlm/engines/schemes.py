@@ -44,8 +44,14 @@ def read_schemes(predict: Callable[[list[Query]], list[Prediction]], queries: li
 
 
 def _reaction(query: Query, scheme: Scheme, parts: list[Prediction]) -> Prediction:
+    return reaction_record(query, parts[: len(scheme.reactants)], parts[len(scheme.reactants) :], scheme.agents)
+
+
+def reaction_record(query: Query, reactants: list[Prediction], products: list[Prediction], agents: int = 0) -> Prediction:
+    """The reaction reactants>>products of records read one molecule each (unread ones left out of the SMILES
+    and named in the answer); `agents`: drawings above or below the arrow that were not read."""
     zh = language_of(query.question) == "zh"
-    sides = (parts[: len(scheme.reactants)], parts[len(scheme.reactants) :])
+    parts, sides = reactants + products, (reactants, products)
     smiles = ">>".join(".".join(p.smiles for p in side if p.valid) for side in sides)
     described = []
     for side in sides:
@@ -58,12 +64,12 @@ def _reaction(query: Query, scheme: Scheme, parts: list[Prediction]) -> Predicti
         described.append(("，" if zh else ", ").join(items))
     if zh:
         answer = f"图中反应的SMILES为 {smiles}。反应物：{described[0]}；产物：{described[1]}。"
-        if scheme.agents:
-            answer += f"箭头上下的 {scheme.agents} 处试剂或条件未识别。"
+        if agents:
+            answer += f"箭头上下的 {agents} 处试剂或条件未识别。"
     else:
         answer = f"The reaction SMILES of the scheme is {smiles}. Reactants: {described[0]}; products: {described[1]}."
-        if scheme.agents:
-            answer += f" {scheme.agents} drawing(s) above or below the arrow (reagents, conditions) were not read."
+        if agents:
+            answer += f" {agents} drawing(s) above or below the arrow (reagents, conditions) were not read."
     errors = [f"molecule {i + 1}: {p.error}" for i, p in enumerate(parts) if p.error]
     return Prediction.from_answer(
         id=query.id, image=query.image_label, question=query.question, answer=answer, smiles=smiles,
