@@ -88,11 +88,12 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("CHEMVLM_BENCH_DIR", "../shared/benchmarks"))
     parser.add_argument("--model", default="ensemble:osra,chemvlm-mini")
     parser.add_argument("--sets", nargs="+", default=["ocsr-real", "trec-chem"], help="sets to measure on")
+    parser.add_argument("--dev-every", type=int, default=1, help="calibrate on every N-th ocsr-dev image only")
     args = parser.parse_args()
     os.chdir(ROOT)
     engine = load_engine(args.model, cache_dir=str(CACHE / "osra"), workers=1, timeout=120)
     spec = str(engine.spec)
-    dev = load_bench("ocsr-dev", args.data)
+    dev = load_bench("ocsr-dev", args.data)[:: args.dev_every]
     dev_rows = decisions(engine, dev, candidates_of(engine, dev, CACHE / "confidence-ocsr-dev.json"))
     cells = fit(dev_rows)
     table_path = ROOT / "src" / "chemvlm" / "engines" / TABLE
@@ -100,10 +101,10 @@ def main() -> None:
     table[spec] = cells
     table_path.write_text(json.dumps(table, indent=1) + "\n")
     lines = ["# Confidence of the default engine: calibrated on ocsr-dev, measured on sets never fitted", "",
-             f"`python benchmarks/confidence.py --model {spec}`. An answer's agreement is how many of its readers "
+             f"`python benchmarks/confidence.py --model {spec} --dev-every {args.dev_every} --sets {' '.join(args.sets)}`. An answer's agreement is how many of its readers "
              "gave that molecule (plain osra, `osra -j`, the model's beams); its confidence is the share of "
              "ocsr-dev answers with the same agreement that were exactly right, smoothed (engines/confidence.py).", "",
-             f"## Calibration on ocsr-dev ({len(dev)} images)", "", "| agreement | answers | exactly right | confidence |",
+             f"## Calibration on ocsr-dev ({len(dev)} images" + (f", every {args.dev_every}th" if args.dev_every > 1 else "") + ")", "", "| agreement | answers | exactly right | confidence |",
              "|---|---|---|---|"]
     lines += [f"| {key} | {n} | {right} | {confidence(spec, key, table):.3f} |" for key, (right, n) in cells.items()]
     for name in args.sets:

@@ -139,7 +139,7 @@ def main() -> None:
     spec = args.model or default_model()
     began = time.perf_counter()
     bond = tuple(float(v) for v in args.bond.split(","))
-    pages = build_pages(args.seed, args.pages, bond)[: args.limit]
+    pages = build_pages(args.seed, min(args.pages, args.limit or args.pages), bond)  # page i depends on (seed, i) alone
     print(f"{len(pages)} pages built in {time.perf_counter() - began:.0f} s -> {PAGES}")
     engine = load_engine(spec)
     systems = {"ours": lambda p: ours(p, engine),
