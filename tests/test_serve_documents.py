@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fpdf import FPDF
+from browser import browser_page as open_page
 from test_document_ocr import DRAWN, _paper
 
 from chemvlm.chem import canonical_smiles
@@ -160,25 +161,10 @@ def test_records_export_as_sdf_with_molblocks_and_as_csv_with_corrections(url, l
 
 
 # ---- the web page ---------------------------------------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture
 def browser_page(url):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("needs Debian's chromium: apt-get install -y chromium")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1200, "height": 900}, accept_downloads=True)
-        context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(url)
+    with open_page(url, width=1200, accept_downloads=True) as page:
         yield page
-        browser.close()
 
 
 def test_the_page_shows_boxes_reads_corrections_and_exports_them(browser_page, paper, tmp_path):

@@ -2,37 +2,22 @@
 image, ask in Chinese, see the answer, the structure drawn and its SMILES; ask a follow-up; paste an image."""
 
 import os
-import shutil
-from pathlib import Path
 
 import pytest
+from browser import browser_page
 
 from chemvlm.engines import load_engine
 from chemvlm.serve import ServeConfig, create_app
 from chemvlm.serve.background import serving
 
-sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium: apt-get install -y chromium")
-
 EXAMPLE = "examples/uspto-US07314934-C00124.png"
 CANONICAL = "CSc1nc(-c2ccccc2F)c2ccc(=O)n(C)c2n1"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def page():
-    with serving(create_app(load_engine("osra"), ServeConfig(model_name="osra"))) as url:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-            context = browser.new_context(viewport={"width": 1100, "height": 900})
-            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(url)
-            yield page
-            browser.close()
+    with serving(create_app(load_engine("osra"), ServeConfig(model_name="osra"))) as url, browser_page(url) as page:
+        yield page
 
 
 def test_pick_image_ask_in_chinese_and_see_the_structure(page, request):
