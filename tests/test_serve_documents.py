@@ -5,7 +5,6 @@ pick the PDF, boxes appear, a box shows its structure, a correction is checked, 
 
 import io
 import json
-import shutil
 import time
 from pathlib import Path
 
