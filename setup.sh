@@ -14,6 +14,6 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,train]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[dev,train,ray]"
 
 .venv/bin/chemvlm ask examples/uspto-US07314934-C00124.png "What is this molecule? Give its SMILES."

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from chemvlm.cluster import RayAddressCommand
 from chemvlm.errors import InputError
 
 console = Console()
@@ -185,7 +186,7 @@ def _sigterm_as_ctrl_c():
         signal.signal(signal.SIGTERM, previous)
 
 
-@app.command()
+@app.command(cls=RayAddressCommand)
 def ocr(
     inputs: list[str] = typer.Argument(..., help="Image files, PDF documents or directories (searched recursively)."),
     output: Path = typer.Option(..., "--output", "-o", help="results.jsonl, results.csv or results.sdf (appended; a rerun resumes)."),
@@ -195,6 +196,8 @@ def ocr(
     pages: bool = PagesOption,
     dpi: float | None = typer.Option(None, min=30, max=1200, help="Resolution PDF pages are rendered at (default 200)."),
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report of the documents' pages with the structures' boxes."),
+    ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Read the documents' pages on a Ray cluster (the ray extra): alone, a local one; or at ADDRESS (auto, ray://HOST:PORT). Resumes as a run without it does (docs/documents.md)."),
+    workers: int | None = typer.Option(None, min=1, help="With --ray: page readers, one CPU each (default: one per CPU of the cluster; a local cluster gets this many CPUs)."),
 ):
     """Recognise the structure in every image, and every structure on every page of a document (PDF,
     multi-page TIFF, or an image with --pages); one prediction record per structure."""
@@ -211,15 +214,35 @@ def ocr(
                         "and none is given")
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"{report}: the report must end in .html")
+    if workers is not None and ray is None:
+        raise UserError("--workers: sets the page readers of a --ray run, and --ray is not given")
+    if ray is not None:
+        from chemvlm.cluster import check_address, import_ray
+
+        check_address(ray)
+        import_ray()
+        if images:
+            raise UserError(f"--ray: reads the pages of documents, and {len(images)} pictures of one structure are "
+                            f"among the inputs ({images[0]}…): read them without --ray, or as pages with --pages")
     writer = PredictionWriter(output)
     for path, why in skipped:
         errors.print(f"{path}: skipped, {why}", markup=False, highlight=False)
+    if ray is not None and documents:
+        from chemvlm.documents.distributed import ocr_documents_ray
+
+        with _sigterm_as_ctrl_c():
+            return _ocr_documents(lambda say, fail: ocr_documents_ray(
+                documents, model, {"batch_size": batch_size}, writer, say, fail, question=question, dpi=dpi or 200,
+                address=ray, workers=workers), documents, output, report)
+    from chemvlm.documents.run import ocr_documents
+
     engine = _engine(model, batch_size=batch_size)
     with _sigterm_as_ctrl_c():
         if images or not documents:
             _ocr_images(images, engine, writer, question, output, skipped)
         if documents:
-            _ocr_documents(documents, engine, writer, question, dpi or 200, output, report)
+            _ocr_documents(lambda say, fail: ocr_documents(
+                documents, engine, writer, say, fail, question=question, dpi=dpi or 200), documents, output, report)
 
 
 def _ocr_images(images, engine, writer, question, output, skipped) -> None:
@@ -270,16 +293,15 @@ def _ocr_images(images, engine, writer, question, output, skipped) -> None:
     )
 
 
-def _ocr_documents(documents, engine, writer, question, dpi, output, report) -> None:
-    """Every page of every document, a line per page on stderr; a document that cannot be read is named in
-    one error line and the others go on, then the exit status is 2."""
-    from chemvlm.documents.run import ocr_documents
-
+def _ocr_documents(read, documents, output, report) -> None:
+    """Every page of every document (`read(say, fail)`: documents.run's or documents.distributed's), a line
+    per page on stderr; a document that cannot be read is named in one error line and the others go on, then
+    the exit status is 2."""
     def say(line):
         errors.print(line, markup=False, highlight=False)
 
     try:
-        tally = ocr_documents(documents, engine, writer, say, _print_error, question=question, dpi=dpi)
+        tally = read(say, _print_error)
     except KeyboardInterrupt:
         say(f"interrupted: the pages done are in {output}; the same command resumes")
         raise

@@ -140,15 +140,32 @@ def _render_shard(job: tuple[Path, str, int, list[dict], str]) -> tuple[int, int
     return index, written, errors
 
 
+def _rendered(jobs: list, workers: int, ray_address: str | None, ray_cpus: int | None):
+    """_render_shard's results as shards are done: on a Ray cluster, in a pool of processes, or here."""
+    if ray_address is not None and jobs:
+        from chemvlm.cluster import connected, run_tasks
+
+        with connected(ray_address, num_cpus=ray_cpus) as ray:
+            yield from run_tasks(ray, _render_shard, jobs)
+    elif workers > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(workers) as pool:
+            yield from pool.imap_unordered(_render_shard, jobs)
+    else:
+        yield from map(_render_shard, jobs)
+
+
 def open_image(root: str | Path, path: str) -> Image.Image:
     """An image from a build: "shards/X.tar/member" is read from inside the tar, anything else from disk."""
     full = Path(root) / path
     return Image.open(io.BytesIO(read_member(full)) if in_shard(path) else full).convert("RGB")
 
 
-def build(config: BuildConfig, out: str | Path, shard_range: tuple[int, int] | None = None, progress=None) -> dict:
+def build(config: BuildConfig, out: str | Path, shard_range: tuple[int, int] | None = None, progress=None,
+          ray_address: str | None = None, ray_cpus: int | None = None) -> dict:
     """Render every shard of the config into `out` (resuming: finished shards are kept). `shard_range`
-    (start, stop) builds only those shards, so N machines can build disjoint parts of one dataset."""
+    (start, stop) builds only those shards, so N machines can build disjoint parts of one dataset.
+    `ray_address` renders the shards as tasks on a Ray cluster instead of `config.workers` processes
+    (chemvlm.cluster: "local" starts one with `ray_cpus` CPUs); the files are the same."""
     out = Path(out)
     train, holdout, summary = plan_rows(config)  # before making `out`: bad sources leave nothing behind
     (out / "shards").mkdir(parents=True, exist_ok=True)
@@ -157,20 +174,15 @@ def build(config: BuildConfig, out: str | Path, shard_range: tuple[int, int] | N
     shards = [train[i : i + config.shard_size] for i in range(0, len(train), config.shard_size)]
     start, stop = shard_range or (0, len(shards))
     todo = [i for i in range(start, min(stop, len(shards))) if not (out / "shards" / f"{config.name}-{i:05d}.tar").exists()]
-    jobs = [(out / "shards", config.name, i, [r.to_dict() for r in shards[i]], config.image_format) for i in todo]
+    # an absolute folder: a Ray worker's current directory is not this one
+    jobs = [(out.resolve() / "shards", config.name, i, [r.to_dict() for r in shards[i]], config.image_format)
+            for i in todo]
     errors: list[str] = []
     if progress:
         progress.start(sum(len(job[3]) for job in jobs), skipped=len(range(start, min(stop, len(shards)))) - len(todo))
-    if config.workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("fork" if os.name == "posix" else "spawn").Pool(config.workers) as pool:
-            for _, count, errs in pool.imap_unordered(_render_shard, jobs):
-                errors += errs
-                progress and progress.advance(count + len(errs))
-    else:
-        for job in jobs:
-            _, count, errs = _render_shard(job)
-            errors += errs
-            progress and progress.advance(count + len(errs))
+    for _, count, errs in _rendered(jobs, config.workers, ray_address, ray_cpus):
+        errors += errs
+        progress and progress.advance(count + len(errs))
     summary["render_errors"] = len(errors)
     summary["render_error_examples"] = errors[:50]
     summary["shards"] = len(shards)

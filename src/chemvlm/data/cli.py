@@ -7,16 +7,21 @@ from pathlib import Path
 
 import typer
 
+from chemvlm.cluster import RayAddressCommand
+
 
 def register(app: typer.Typer) -> None:
     data = typer.Typer(help="Build bilingual multimodal chemistry training data.", no_args_is_help=True)
 
-    @data.command("build")
+    @data.command("build", cls=RayAddressCommand)
     def build_command(
         config: Path = typer.Argument(..., help="build configuration YAML (see configs/data/example.yaml)"),
         out: Path = typer.Option(..., "-o", "--out", help="output directory; rerun to resume"),
         shards: str = typer.Option("", help="START:STOP: build only these shards (split a build over machines)"),
-        workers: int = typer.Option(0, help="processes (0: the config's value)"),
+        workers: int = typer.Option(0, help="processes (0: the config's value); with --ray, a local cluster's CPUs"),
+        ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help=(
+            "render the shards as tasks on a Ray cluster (the ray extra): alone, a local one; or at ADDRESS (auto, "
+            "ray://HOST:PORT)")),
     ) -> None:
         """Render CONFIG into sharded InternVL JSONL + tar images + meta JSON + dataset card."""
         from rich.progress import (
@@ -38,7 +43,16 @@ def register(app: typer.Typer) -> None:
         except (ValueError, OSError) as err:  # ConfigError names the file, line and key
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
-        if workers:
+        if ray is not None:
+            from chemvlm.cluster import ClusterError, check_address, import_ray
+
+            try:
+                check_address(ray)
+                import_ray()
+            except ClusterError as err:
+                typer.echo(f"error: {err}", err=True)
+                raise typer.Exit(2) from None
+        elif workers:
             cfg.workers = workers
 
         bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -52,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 bar.advance(self.task, samples)
 
         try:
-            summary = build(cfg, out, shard_range, progress=Tracker())
+            summary = build(cfg, out, shard_range, progress=Tracker(), ray_address=ray, ray_cpus=workers or None)
         except (ValueError, OSError) as err:  # sources (SourceError), an output that cannot be made
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from chemvlm.documents.pages import DocumentError
-from chemvlm.documents.reader import QUESTION, read_document
+from chemvlm.documents.reader import QUESTION, PageResult, read_document
 from chemvlm.documents.resume import PageLog
 from chemvlm.engines.base import Engine
 from chemvlm.record import PredictionWriter
@@ -39,17 +39,23 @@ def ocr_documents(documents: list[Path], engine: Engine, writer: PredictionWrite
         tally.pages_before += len(done)
         try:
             for result in read_document(document, engine, question=question, dpi=dpi, done_pages=done):
-                for prediction in result.predictions:
-                    if prediction.id not in writer.done:  # written before a kill cut the page short
-                        writer.write(prediction)
-                log.mark(document, result.number, [p.id for p in result.predictions], result.seconds)
-                tally.pages_now += 1
-                tally.structures += len(result.predictions)
-                tally.valid += sum(p.valid for p in result.predictions)
-                note = f" ({result.note})" if result.note else ""
-                say(f"{document}: page {result.number}/{result.pages}, {len(result.predictions)} structures, "
-                    f"{result.seconds:.1f} s{note}")
+                record_page(result, writer, log, tally, say)
         except DocumentError as err:
             tally.failed.append(str(err))
             fail(str(err))
     return tally
+
+
+def record_page(result: PageResult, writer: PredictionWriter, log: PageLog, tally: Tally,
+                say: Callable[[str], None]) -> None:
+    """A page's records appended, then the page marked done (the one writer of a run: also on a cluster)."""
+    for prediction in result.predictions:
+        if prediction.id not in writer.done:  # written before a kill cut the page short
+            writer.write(prediction)
+    log.mark(result.document, result.number, [p.id for p in result.predictions], result.seconds)
+    tally.pages_now += 1
+    tally.structures += len(result.predictions)
+    tally.valid += sum(p.valid for p in result.predictions)
+    note = f" ({result.note})" if result.note else ""
+    say(f"{result.document}: page {result.number}/{result.pages}, {len(result.predictions)} structures, "
+        f"{result.seconds:.1f} s{note}")
