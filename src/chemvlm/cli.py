@@ -198,6 +198,7 @@ def ocr(
     report: Path | None = typer.Option(None, "--report", help="Also write an HTML report of the documents' pages with the structures' boxes."),
     ray: str | None = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Read the documents' pages on a Ray cluster (the ray extra): alone, a local one; or at ADDRESS (auto, ray://HOST:PORT). Resumes as a run without it does (docs/documents.md)."),
     workers: int | None = typer.Option(None, min=1, help="With --ray: page readers, one CPU each (default: one per CPU of the cluster; a local cluster gets this many CPUs)."),
+    min_confidence: float | None = typer.Option(None, min=0, max=1, help="Give a structure only when its confidence is at least this; hold the others for review (no SMILES, what was read named in the answer)."),
 ):
     """Recognise the structure in every image, and every structure on every page of a document (PDF,
     multi-page TIFF, or an image with --pages); one prediction record per structure."""
@@ -224,7 +225,7 @@ def ocr(
         if images:
             raise UserError(f"--ray: reads the pages of documents, and {len(images)} pictures of one structure are "
                             f"among the inputs ({images[0]}…): read them without --ray, or as pages with --pages")
-    writer = PredictionWriter(output)
+    writer = PredictionWriter(output, min_confidence)
     for path, why in skipped:
         errors.print(f"{path}: skipped, {why}", markup=False, highlight=False)
     if ray is not None and documents:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from chemvlm.chem import canonical_smiles, extract_smiles, parse_smiles
@@ -54,6 +54,16 @@ class Prediction:
 
 
 FIELDS = [f.name for f in fields(Prediction)]
+
+
+def hold_for_review(prediction: Prediction, threshold: float) -> Prediction:
+    """The record without its structure when the engine is less sure of it than `threshold` (or does not say
+    how sure it is): no SMILES is given, and the answer names what was read, for a person to check."""
+    if not prediction.smiles or (prediction.confidence is not None and prediction.confidence >= threshold):
+        return prediction
+    sure = "no confidence given" if prediction.confidence is None else f"confidence {prediction.confidence:.2f}"
+    answer = f"Held for review ({sure}, below {threshold:.2f}); the engine read {prediction.smiles}."
+    return replace(prediction, smiles=None, canonical=None, valid=False, answer=answer)
 _NUMBERS = {"seconds": float, "confidence": float, "page": int}
 _LISTS = ("bbox", "page_size")
 
@@ -77,8 +87,9 @@ class PredictionWriter:
     """Appends records to .jsonl, .csv or .sdf; `done` holds the ids already in the file and `done_images`
     their `image` fields. A file that cannot be written is refused here, before any item is worked on."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, min_confidence: float | None = None):
         self.path = Path(path)
+        self.min_confidence = min_confidence  # answers below it are held for review (hold_for_review)
         self.format = self.path.suffix.lower().lstrip(".")
         if self.format not in ("jsonl", "csv", "sdf"):
             raise RecordFileError(f"{self.path}: output must end in .jsonl, .csv or .sdf")
@@ -132,6 +143,8 @@ class PredictionWriter:
             self.path.write_bytes(data[: cut + len(end)] if cut >= 0 else b"")
 
     def write(self, prediction: Prediction) -> None:
+        if self.min_confidence is not None:
+            prediction = hold_for_review(prediction, self.min_confidence)
         if self.format == "jsonl":
             line = json.dumps(prediction.to_dict(), ensure_ascii=False) + "\n"
         elif self.format == "csv":
