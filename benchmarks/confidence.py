@@ -104,7 +104,7 @@ def main() -> None:
              f"`python benchmarks/confidence.py --model {spec} --dev-every {args.dev_every} --sets {' '.join(args.sets)}`. An answer's agreement is how many of its readers "
              "gave that molecule (plain osra, `osra -j`, the model's beams); its confidence is the share of "
              "ocsr-dev answers with the same agreement that were exactly right, smoothed (engines/confidence.py).", "",
-             f"## Calibration on ocsr-dev ({len(dev)} images" + (f", every {args.dev_every}th" if args.dev_every > 1 else "") + ")", "", "| agreement | answers | exactly right | confidence |",
+             f"## Calibration on ocsr-dev ({len(dev)} images" + (f", one in {args.dev_every}" if args.dev_every > 1 else "") + ")", "", "| agreement | answers | exactly right | confidence |",
              "|---|---|---|---|"]
     lines += [f"| {key} | {n} | {right} | {confidence(spec, key, table):.3f} |" for key, (right, n) in cells.items()]
     for name in args.sets:
