@@ -185,8 +185,9 @@ def write(args, spec: str, pages: list[dict], results: dict) -> None:
         " guesses the resolution); osra gives no labels. Its seconds are those of the first (cached) run.",
         "- crops alone: the same engine on the ground-truth boxes with a 6 px margin: how well the structures read"
         " when they are located perfectly.",
-        "- seconds per page on this machine (2 CPU cores, shared with other work while measuring), reading only"
-        " (composing the pages is not counted).", "",
+        "- seconds per page on this machine (2 CPU cores; other work running at the same time slows it; osra page"
+        " mode's seconds are those of its first run, kept in its cache), reading only (composing the pages is not"
+        " counted).", "",
         *tables,
     ])
     args.out.write_text(text + "\n", encoding="utf-8")
