@@ -64,7 +64,7 @@ def find_structures(image: Image.Image, words: list[Word] | None = None) -> list
     glyph = _glyph_height(heights, widths)
     fill = areas / np.maximum(widths * heights, 1)
     # a word whose bold letters touch is as wide, but not as tall: a drawing spans two lines of text or more
-    core = (np.maximum(widths, heights) >= 3 * glyph) & (np.minimum(widths, heights) >= 1.8 * glyph) & (fill < 0.3)
+    core = (np.maximum(widths, heights) >= 2.3 * glyph) & (np.minimum(widths, heights) >= 1.8 * glyph) & (fill < 0.3)
     # a chain drawn flat (a zigzag under two lines tall) is still far sparser than any word
     core |= (np.maximum(widths, heights) >= 4 * glyph) & (np.minimum(widths, heights) >= 0.7 * glyph) & (fill < 0.12)
     text = np.zeros(count, bool)  # pieces inside words of the text layer that no core touches
