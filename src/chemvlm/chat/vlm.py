@@ -107,7 +107,7 @@ class ChemVLM:
             pictures += loaded
         inputs = self.tokenizer(prompts, return_tensors="pt", padding=True)
         inputs = {k: v.to(self.model.device) for k, v in inputs.items() if k in ("input_ids", "attention_mask")}
-        pixel_values, _ = self.processor.preprocess(pictures, max_tiles)
+        pixel_values = self.processor.preprocess(pictures, max_tiles)
         if pixel_values is not None:
             inputs["pixel_values"] = pixel_values.to(self.model.device, self.model.dtype)
         return inputs

@@ -119,7 +119,7 @@ class Encoder:
         ids, labels = self.tokenize(self._expand(messages, tiles))
         if not any(label != IGNORE for label in labels):
             raise SkipSample("no answer: no supervised token")
-        pixel_values, _ = self.processor.preprocess(loaded, chosen)
+        pixel_values = self.processor.preprocess(loaded, chosen)
         # A lower limit only counts as a reduction when an image would really have taken more tiles.
         reduced = any(self._tiles(image, max_tiles) > n for image, n in zip(loaded, tiles))
         return Sample(sample_id, ids, labels, pixel_values, tiles_reduced=reduced)

@@ -53,18 +53,10 @@ class ImageProcessor:
         """(n_tiles, 3, S, S) float32, in the order given."""
         return to_pixel_values(tiles, self.transpose, invert=self.ink_view)
 
-    def pixel_values_of_grey(self, grey):
-        """(n, S, S) uint8 grey ink tiles -> the same tensor `pixel_values` gives for them, computed with
-        torch wherever `grey` lives (on a GPU, converting on the CPU held training back)."""
-        if not self.ink_view or self.transpose:
-            raise ValueError("grey tiles are the ink view's; this processor makes dynamic tiles")
-        return ((1.0 - grey.float() / 255.0) * 2.0)[:, None].expand(-1, 3, -1, -1)
-
     def preprocess(self, images: list[Image.Image], max_tiles: int | None = None):
-        """(pixel values of all tiles, tiles per image) for loaded pictures, in order."""
-        per_image = [self.tiles(image, max_tiles) for image in images]
-        tiles = [tile for image_tiles in per_image for tile in image_tiles]
-        return (self.pixel_values(tiles) if tiles else None), [len(t) for t in per_image]
+        """Pixel values of all tiles of loaded pictures, in order (None when there is no picture)."""
+        tiles = [tile for image in images for tile in self.tiles(image, max_tiles)]
+        return self.pixel_values(tiles) if tiles else None
 
     # ---- saving ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
