@@ -37,6 +37,7 @@ class Prediction:
     page_size: list[int] | None = None
     label: str | None = None  # the compound identifier printed with the structure ("12a")
     confidence: float | None = None  # in [0, 1]: how sure the engine (and the segmenter) are; None: not said
+    answered_by: str | None = None  # which reader gave the SMILES: "graph" or "generation", ensemble members
 
     @classmethod
     def from_answer(cls, *, id, image, question, answer, engine, model, seconds, smiles=None, error=None):

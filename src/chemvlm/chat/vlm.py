@@ -22,7 +22,10 @@ from transformers import (
 
 from chemvlm.chat.template import build_messages, expand_image_placeholders
 from chemvlm.chem import MoleculeInfo, describe, extract_smiles
+from chemvlm.chem.graph import GraphError, graph_smiles
 from chemvlm.model.build import build_model, load_settings, save_settings
+from chemvlm.model.graph_head import GraphHead
+from chemvlm.model.graph_head import read as read_graph
 from chemvlm.model.checkpoint import CheckpointError, require_checkpoint  # noqa: F401 (re-exported)
 from chemvlm.model.presets import ChatSettings, load_preset, tokens_per_tile
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer
@@ -45,12 +48,21 @@ class Answer:
         return self.molecule.smiles or None
 
 
+@dataclass(frozen=True)
+class GraphReading:
+    smiles: str | None  # canonical SMILES of the graph's molecule; None when it makes none
+    probability: float  # the head's chance that every atom and bond was read right
+    atoms: int  # nodes read
+    problem: str = ""  # why there is no SMILES
+
+
 class ChemVLM:
     """A native InternVL model with its tokenizer, chat settings and image processor: prompts in, answers out."""
 
     def __init__(self, model: InternVLForConditionalGeneration, tokenizer, settings: ChatSettings | None = None,
-                 processor: ImageProcessor | None = None):
+                 processor: ImageProcessor | None = None, graph_head: GraphHead | None = None):
         self.model = model.eval()
+        self.graph_head = graph_head.eval() if graph_head is not None else None  # reads structures as graphs
         self.tokenizer = tokenizer
         saved_settings, saved_processor = load_settings(model.config)
         self.settings = settings or saved_settings
@@ -72,7 +84,8 @@ class ChemVLM:
             model = model.to(device)
         tokenizer = AutoTokenizer.from_pretrained(path)
         tokenizer.padding_side = "left"
-        return cls(model, tokenizer)
+        head = GraphHead.load(path, model.config.vision_config.hidden_size)
+        return cls(model, tokenizer, graph_head=head.to(model.device) if head is not None else None)
 
     @classmethod
     def from_preset(cls, name: str, tokenizer=None, seed: int = 0) -> "ChemVLM":
@@ -87,6 +100,8 @@ class ChemVLM:
         self.model.generation_config.pad_token_id = self.tokenizer.pad_token_id
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
+        if self.graph_head is not None:
+            self.graph_head.save(path)
 
     # ---- prompting ----------------------------------------------------------------------------------
     def prompt(self, n_images: int, question: str, history=None, tiles_per_image: list[int] | None = None) -> str:
@@ -125,6 +140,25 @@ class ChemVLM:
                 ids = ids[:n]
                 break
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip(), len(ids)
+
+    # ---- reading structures as graphs -------------------------------------------------------------------
+    @torch.inference_mode()
+    def read_graphs(self, images: list) -> list[GraphReading]:
+        """Each picture's structure decoded by the graph head from the vision tower's features of one ink tile
+        at the head's side (model.graph_head): the SMILES RDKit builds from the graph and the chance that the
+        graph is read right; no SMILES when the graph makes no molecule."""
+        if self.graph_head is None:
+            raise ValueError("this checkpoint has no graph head (graph_head.pt)")
+        processor = self.processor.single_ink_tile(self.graph_head.size)
+        pixels = processor.preprocess([load_image(image) for image in images]).to(self.model.device, self.model.dtype)
+        hidden = self.model.model.vision_tower(pixel_values=pixels).last_hidden_state.float()
+        readings = []
+        for graph, probability in read_graph(self.graph_head, hidden):
+            try:
+                readings.append(GraphReading(graph_smiles(graph), probability, len(graph.atoms)))
+            except GraphError as err:
+                readings.append(GraphReading(None, 0.0, len(graph.atoms), str(err)))
+        return readings
 
     # ---- asking -------------------------------------------------------------------------------------
     @torch.inference_mode()

@@ -164,6 +164,7 @@ class EnsembleEngine(Engine):
             engine=self.name, model=str(self.spec), seconds=seconds + time.perf_counter() - began,
         )
         record.confidence = sure
+        record.answered_by = ",".join(sources) or None  # the members that proposed the answer
         return record
 
 

@@ -35,6 +35,8 @@ class LocalOptions:
     max_new_tokens: int = 256  # longest answer, unless a query sets its own
     num_candidates: int = 4  # beams for the ensemble and for repairing a SMILES RDKit rejects
     min_likelihood: float = MIN_LIKELIHOOD  # a structure reader's SMILES below it is "no structure"
+    graph: bool = True  # read structures with the checkpoint's graph head first, when it has one
+    min_graph_probability: float = 0.5  # a graph read less surely than this leaves the picture to generation
 
 
 def _may_become_smiles(text: str) -> bool:
@@ -108,6 +110,7 @@ class LocalEngine(Engine):
                 results[index] = self.failed(query, str(err))
                 continue
             ready.append((index, query, images))
+        ready = self._read_as_graphs(ready, results)
         for budget, chunk in self._chunks(ready, lambda item: item[1]):
             began = time.perf_counter()
             items = [(images, query.question, query.history or None) for _, query, images in chunk]
@@ -134,6 +137,34 @@ class LocalEngine(Engine):
                     results[index] = self._record(query, text, seconds)
         return [results[i] for i in range(len(queries))]
 
+    @property
+    def reads_graphs(self) -> bool:
+        return self.reads_structures and self.options.graph and self.vlm.graph_head is not None
+
+    def _read_as_graphs(self, ready: list, results: dict) -> list:
+        """Pictures whose graph the head reads surely enough get their record from it (in `results`); the
+        rest are returned, for generation."""
+        if not self.reads_graphs:
+            return ready
+        left = []
+        for start in range(0, len(ready), self.batch_size):
+            chunk = [item for item in ready[start : start + self.batch_size] if len(item[2]) == 1]
+            left += [item for item in ready[start : start + self.batch_size] if len(item[2]) != 1]
+            if not chunk:
+                continue
+            began = time.perf_counter()
+            readings = self.vlm.read_graphs([images[0] for _, _, images in chunk])
+            seconds = (time.perf_counter() - began) / len(chunk)
+            for item, reading in zip(chunk, readings):
+                if reading.smiles and reading.probability >= self.options.min_graph_probability:
+                    index, query, _ = item
+                    record = self._record(query, reading.smiles, seconds)
+                    record.confidence, record.answered_by = round(reading.probability, 3), "graph"
+                    results[index] = record
+                else:
+                    left.append(item)
+        return left
+
     def _record(self, query: Query, text: str, seconds: float) -> Prediction:
         """A bare-SMILES answer (what chemvlm-mini gives) is explained with RDKit's facts in the question's
         language; any other answer is kept as the model wrote it."""
@@ -141,9 +172,11 @@ class LocalEngine(Engine):
         if not looks_like_smiles(smiles):  # a sentence or an option letter: kept as it is
             return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
                                           answer=text, engine=self.name, model=str(self.spec), seconds=seconds)
-        return Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
-                                      answer=answer_question(smiles, query.question),
-                                      smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
+        record = Prediction.from_answer(id=query.id, image=query.image_label, question=query.question,
+                                        answer=answer_question(smiles, query.question),
+                                        smiles=smiles, engine=self.name, model=str(self.spec), seconds=seconds)
+        record.answered_by = "generation"
+        return record
 
     def stream(self, query: Query) -> Iterator[str]:
         """A general chat model's answer token by token. Text is held back while it could still become a bare
@@ -184,8 +217,22 @@ class LocalEngine(Engine):
     def candidates(self, queries: list[Query]) -> list[list[str]]:
         """The SMILES of the `num_candidates` best beams per query, best first; beams without a valid SMILES
         and beams below the likelihood threshold are left out."""
-        return [[smiles for smiles, likelihood in found if likelihood >= self.min_likelihood]
-                for found in self._beams(queries)]
+        beams = [[smiles for smiles, likelihood in found if likelihood >= self.min_likelihood]
+                 for found in self._beams(queries)]
+        if not self.reads_graphs:
+            return beams
+        graphs = [None] * len(queries)
+        single = [i for i, q in enumerate(queries) if len(q.images) == 1]
+        if single:
+            try:
+                readings = self.vlm.read_graphs([load_image(queries[i].images[0]) for i in single])
+            except ImageLoadError as err:
+                raise EngineError(str(err)) from None
+            for i, reading in zip(single, readings):
+                if reading.smiles and reading.probability >= self.options.min_graph_probability:
+                    graphs[i] = reading.smiles
+        # the graph's reading first; a beam that agrees adds nothing new to the candidates
+        return [([g] if g else []) + [b for b in found if b != g] for g, found in zip(graphs, beams)]
 
     def _beams(self, queries: list[Query]) -> list[list[tuple[str, float]]]:
         """(SMILES, likelihood) of the valid ones of the `num_candidates` best beams per query, best first."""

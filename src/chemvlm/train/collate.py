@@ -61,7 +61,7 @@ class Collator:
         labels = torch.full((len(groups), width), IGNORE, dtype=torch.long)
         positions = torch.zeros((len(groups), width), dtype=torch.long)
         mask = torch.zeros((len(groups), width), dtype=torch.long)
-        tiles, patch_classes = [], []
+        tiles, patch_classes, graphs = [], [], []
         for r, group in enumerate(groups):
             at = 0
             for i in group:
@@ -74,6 +74,8 @@ class Collator:
                     tiles.append(s.pixel_values)  # in row-major token order, as the model fills image tokens
                 if s.patch_classes is not None:
                     patch_classes.append(s.patch_classes)  # in the order of the tiles
+                if s.graph is not None:
+                    graphs.append(s.graph)
                 at += n
             positions[r, at:] = torch.arange(width - at)  # padding is its own "sample", fully masked in labels
         batch = {"input_ids": input_ids, "labels": labels, "use_cache": False}
@@ -85,5 +87,8 @@ class Collator:
             batch["pixel_values"] = torch.cat(tiles)
         if patch_classes:
             batch["patch_classes"] = torch.stack(patch_classes)
+        if graphs:
+            batch["graph_pixels"] = torch.stack([g["pixels"] for g in graphs])
+            batch["graph"] = [{k: v for k, v in g.items() if k != "pixels"} for g in graphs]
         batch["stats"] = dict(stats, row_tokens=int(mask.numel()))
         return batch

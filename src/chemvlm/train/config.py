@@ -18,8 +18,8 @@ from chemvlm.errors import InputError
 
 STAGE_DIR = Path(__file__).parent / "stages"
 MODES = ("frozen", "lora", "full")
-PARTS = ("vision", "projector", "llm", "patch_head")  # what learning-rate groups and clipping tell apart
-LOSSES = ("answer", "patch_classes")
+PARTS = ("vision", "projector", "llm", "patch_head", "graph_head")  # what learning-rate groups and clipping tell apart
+LOSSES = ("answer", "patch_classes", "graph")
 
 
 class ConfigError(InputError, ValueError):
@@ -87,6 +87,9 @@ class DrawnData:
     hand: float = 0.0  # share of hand-drawn-looking pictures
     degrade: float = 0.0  # strength of the scan degradations (0: clean drawings)
     eval_size: int = 200  # hold-out molecules evaluated every eval.every_steps
+    graph_size: int = 448  # side of the tile the graph head reads (the `graph` loss)
+    real: list = field(default_factory=list)  # real drawings with MOL files (folders with labels.csv), graph loss
+    real_share: float = 0.0  # share of a step's pictures taken from `real`
 
 
 @dataclass

@@ -30,6 +30,7 @@ class TrainDataset(torch.utils.data.Dataset):
         sample = self.encoder.encode(row.id, row.data["conversations"], images, row.max_tiles or self.max_tiles)
         if row.data.get("patch_classes") is not None:  # drawn rows (train.drawn) label every patch of their tile
             sample.patch_classes = torch.as_tensor(row.data["patch_classes"])
+        sample.graph = row.data.get("graph")  # graph rows (train.drawn.GraphPictures): atoms and bonds as drawn
         return sample
 
     def __getitem__(self, index: int) -> dict:

@@ -32,6 +32,7 @@ class Sample:
     pixel_values: torch.Tensor | None  # (tiles, 3, S, S), all images' tiles in prompt order
     tiles_reduced: bool = False  # fewer tiles than allowed, so that the sample fits the context
     patch_classes: torch.Tensor | None = None  # (patches,) classes of its one tile's patches (train.patch_loss)
+    graph: dict | None = None  # the graph head's targets (model.graph_head.targets) and its tile, `pixels`
 
     def __len__(self) -> int:
         return len(self.input_ids)

@@ -17,6 +17,8 @@ def part_of(name: str) -> str:
         return "llm"
     if name.startswith("patch_head."):
         return "patch_head"
+    if name.startswith("graph_head."):
+        return "graph_head"
     return "projector" if ".multi_modal_projector." in name else "vision"
 
 

@@ -1,9 +1,11 @@
-"""The patch-class loss: a linear head on the vision tower's last hidden states names what each patch shows
-(empty, a bond order, an element; data.patches). It gives a vision tower trained from scratch a dense signal,
-so it learns atoms in a few ten thousand pictures. The training loss is a weighted sum of named components:
-`answer` (cross-entropy of the answer tokens) and `patch_classes`.
+"""Dense losses on the vision tower: the patch-class loss, a linear head on the tower's last hidden states that
+names what each patch shows (empty, a bond order, an element; data.patches), which gives a tower trained from
+scratch a dense signal, so it learns atoms in a few ten thousand pictures; and the graph loss, the graph head
+(model.graph_head) reading atoms and bonds from the tower's features of a larger tile. The training loss is a
+weighted sum of named components: `answer` (cross-entropy of the answer tokens), `patch_classes`, `graph`.
+Without `answer`, the language model is not run at all.
 
-A checkpoint of such a model is a plain ChemVLM checkpoint plus `patch_head.pt` beside its weights.
+A checkpoint of such a model is a plain ChemVLM checkpoint plus `patch_head.pt` / `graph_head.pt` beside it.
 """
 
 from __future__ import annotations
@@ -17,48 +19,62 @@ import torch.nn.functional as F
 from chemvlm.bench.metrics import score_smiles, summarize_smiles
 from chemvlm.chem.smiles import extract_smiles
 from chemvlm.data.patches import EMPTY, PATCH_CLASSES, SINGLE
+from chemvlm.model import graph_head as graphs
 from chemvlm.train.drawn import encode_traced
 
 HEAD_FILE = "patch_head.pt"
 
 
 class PatchSupervised(torch.nn.Module):
-    def __init__(self, model, weights: dict[str, float]):
+    def __init__(self, model, weights: dict[str, float], graph_size: int = 448):
         super().__init__()
         self.model = model  # InternVLForConditionalGeneration (or its PEFT wrapper)
         self.weights = weights
-        self.patch_head = torch.nn.Linear(model.config.vision_config.hidden_size, len(PATCH_CLASSES))
+        hidden = model.config.vision_config.hidden_size
+        self.patch_head = torch.nn.Linear(hidden, len(PATCH_CLASSES))
+        self.graph_head = graphs.GraphHead(hidden, graph_size) if "graph" in weights else None
         self.parts: dict[str, float] = {}  # the last forward's loss components, for the log
         self._hidden = None
-        tower = model.get_base_model().model.vision_tower if hasattr(model, "get_base_model") else model.model.vision_tower
-        tower.register_forward_hook(lambda m, i, o: setattr(self, "_hidden", o.last_hidden_state))
+        self.tower = model.get_base_model().model.vision_tower if hasattr(model, "get_base_model") else model.model.vision_tower
+        self.tower.register_forward_hook(lambda m, i, o: setattr(self, "_hidden", o.last_hidden_state))
 
     @property
     def config(self):
         return self.model.config
 
     def forward(self, input_ids, labels=None, attention_mask=None, position_ids=None, pixel_values=None,
-                patch_classes=None, use_cache=None):
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         pixel_values=pixel_values, labels=labels, use_cache=use_cache)
-        parts = {"answer": out.loss}
-        if patch_classes is not None:
-            logits = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
+                patch_classes=None, use_cache=None, graph_pixels=None, graph=None):
+        parts, logits = {}, None
+        if "answer" in self.weights or "patch_classes" in self.weights:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             pixel_values=pixel_values, labels=labels, use_cache=use_cache)
+            parts["answer"], logits = out.loss, out.logits
+        if patch_classes is not None and "patch_classes" in self.weights:
+            classes = self.patch_head(self._hidden[:, 1:, :]).float()  # drop the CLS position
             # empty patches dominate; weigh them down so atoms and bonds drive the vision tower
-            weight = torch.ones(len(PATCH_CLASSES), device=logits.device)
+            weight = torch.ones(len(PATCH_CLASSES), device=classes.device)
             weight[EMPTY], weight[SINGLE] = 0.2, 0.5
-            parts["patch_classes"] = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), patch_classes.reshape(-1),
+            parts["patch_classes"] = F.cross_entropy(classes.reshape(-1, classes.shape[-1]), patch_classes.reshape(-1),
                                                      weight=weight)
+        if graph is not None and self.graph_head is not None:
+            hidden = self.tower(pixel_values=graph_pixels).last_hidden_state
+            parts["graph"] = graphs.loss(self.graph_head, self.graph_head(hidden), graph)
         self.parts = {k: v.item() for k, v in parts.items()}
-        loss = sum(self.weights.get(k, 1.0) * v for k, v in parts.items())
-        return {"loss": loss, "logits": out.logits}
+        loss = sum(self.weights.get(k, 0.0) * v for k, v in parts.items())  # a component not weighted is only logged
+        return {"loss": loss, "logits": logits}
 
     def save_head(self, directory: str | Path, dtype: torch.dtype | None = None) -> None:
         state = {k: v.detach().to(dtype or v.dtype).cpu() for k, v in self.patch_head.state_dict().items()}
         torch.save(state, Path(directory) / HEAD_FILE)
+        if self.graph_head is not None:
+            self.graph_head.save(directory, dtype)
 
     def load_head(self, directory: str | Path) -> bool:
-        """The head saved beside a checkpoint's weights, as float32; False when there is none."""
+        """The heads saved beside a checkpoint's weights, as float32; False when there is no patch head."""
+        if self.graph_head is not None:
+            saved = graphs.GraphHead.load(directory, self.graph_head.atoms.in_features)
+            if saved is not None:
+                self.graph_head.load_state_dict(saved.state_dict())
         path = Path(directory) / HEAD_FILE
         if not path.is_file():
             return False
@@ -95,4 +111,32 @@ def evaluate_holdout(vlm, model: PatchSupervised, encoder, collator, drawings: l
                   image_dependence=round(shuffled - true_parts["answer"], 4),
                   patch_classes=round(true_parts.get("patch_classes", 0.0), 4),
                   examples=[dict(true=t, pred=p) for t, p in zip(truths[:3], predictions[:3])])
+    return result
+
+
+@torch.no_grad()
+def evaluate_graphs(model: PatchSupervised, checks: dict[str, list], processor, batch_size: int = 16) -> dict:
+    """Exact-SMILES share of the graph head on each check set (train.drawn.graph_holdout), and how many
+    graphs made no molecule."""
+    from chemvlm.chem.graph import GraphError, graph_smiles
+
+    was_training = model.training
+    model.eval()
+    result = {}
+    for name, items in checks.items():
+        right = invalid = 0
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
+            pixels = processor.preprocess([image for image, _ in chunk]).to(next(model.parameters()).device)
+            hidden = model.tower(pixel_values=pixels).last_hidden_state
+            for (graph, _), (_, truth) in zip(graphs.read(model.graph_head, hidden), chunk):
+                try:
+                    right += graph_smiles(graph) == truth
+                except GraphError:
+                    invalid += 1
+        if items:
+            result[f"{name}_exact"] = round(right / len(items), 4)
+            result[f"{name}_invalid"] = round(invalid / len(items), 4)
+            result[f"{name}_n"] = len(items)
+    model.train(was_training)
     return result

@@ -221,8 +221,9 @@ def build_trainer(
 ) -> StageTrainer:
     """Everything for one stage, ready for `.train()`. `rows` (lazy rows from the data engine) replace the
     meta JSON; `image_source` replaces reading image files; `data.drawn` draws the rows while training."""
-    from chemvlm.train.drawn import TracedPictures, holdout_drawings, questions, split_molecules
-    from chemvlm.train.patch_loss import evaluate_holdout
+    from chemvlm.train.drawn import GraphPictures, TracedPictures, holdout_drawings, questions, real_rows, split_molecules
+    from chemvlm.train.drawn import graph_holdout
+    from chemvlm.train.patch_loss import evaluate_graphs, evaluate_holdout
 
     output = Path(config.output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -239,9 +240,14 @@ def build_trainer(
         raise ConfigError(f"{config.output_dir}: the patch-class loss labels one ink-view tile per picture; "
                           "set image_processor: {ink_view: true}")
     # made right after the weights, so that a seed gives the same head whatever else the run does
-    head = PatchSupervised(base.model, weights) if "patch_classes" in weights else None
+    graph_loss = "graph" in weights
+    if graph_loss and ("patch_classes" in weights or not drawn):
+        raise ConfigError(f"{config.output_dir}: the graph loss trains on its own drawn rows (data.drawn), "
+                          "without the patch-class loss")
+    dense = "patch_classes" in weights or graph_loss
+    head = PatchSupervised(base.model, weights, drawn.graph_size if graph_loss else 448) if dense else None
     if head is not None and "lora" in (config.stage.vision.mode, config.stage.projector.mode, config.stage.llm.mode):
-        raise ConfigError(f"{config.output_dir}: the patch-class loss trains whole models; give the stage no LoRA part")
+        raise ConfigError(f"{config.output_dir}: the dense losses train whole models; give the stage no LoRA part")
     if head is not None and Path(config.model).is_dir():
         head.load_head(config.model)
     save_settings(base.model.config, base.settings, base.processor)  # checkpoints carry the processor trained on
@@ -252,7 +258,12 @@ def build_trainer(
         if config.max_steps <= 0:
             raise ConfigError(f"{config.output_dir}: drawn data needs max_steps (the run's length)")
         per_step = config.per_device_batch * config.grad_accum * int(os.environ.get("WORLD_SIZE", "1"))
-        pictures = TracedPictures(molecules["train"], drawn, config.seed, per_step, vision.image_size[0], vision.patch_size[0])
+        if graph_loss:
+            real = real_rows(drawn.real, drawn.holdout, output / "real.json") if drawn.real else {"train": [], "holdout": []}
+            pictures = GraphPictures(molecules["train"], real["train"], drawn, config.seed, per_step, base.processor,
+                                     vision.patch_size[0])
+        else:
+            pictures = TracedPictures(molecules["train"], drawn, config.seed, per_step, vision.image_size[0], vision.patch_size[0])
         rows = LazyRows(range(per_step * config.max_steps), pictures, "drawn")
     elif rows is None:
         rows, skips, _ = load_meta(config.data.meta, config.seed)
@@ -268,7 +279,12 @@ def build_trainer(
     collator = Collator(base.tokenizer.pad_token_id, config.data.context_length, config.data.packing, encoder.dummy_image())
     log_path = output / "log.jsonl"
     callbacks = [JsonlLog(log_path)] + list(callbacks or [])
-    if drawn and head is not None and not eval_hook and not config.eval.hook:
+    if graph_loss and not eval_hook and not config.eval.hook:
+        checks = graph_holdout(molecules["holdout"][: drawn.eval_size], real["holdout"][: drawn.eval_size], drawn, config.seed)
+
+        def eval_hook(model, tokenizer, step):  # the graph head's hold-out check
+            return evaluate_graphs(model, checks, base.processor.single_ink_tile(drawn.graph_size))
+    if drawn and head is not None and not graph_loss and not eval_hook and not config.eval.hook:
         holdout = molecules["holdout"][: drawn.eval_size]
         pictures = holdout_drawings(holdout, config.seed, vision.image_size[0], vision.patch_size[0])
 

@@ -10,7 +10,7 @@ on exactly what it is later shown. Two views exist:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from PIL import Image
 
@@ -57,6 +57,10 @@ class ImageProcessor:
         """Pixel values of all tiles of loaded pictures, in order (None when there is no picture)."""
         tiles = [tile for image in images for tile in self.tiles(image, max_tiles)]
         return self.pixel_values(tiles) if tiles else None
+
+    def single_ink_tile(self, size: int) -> "ImageProcessor":
+        """This processor's ink view as one tile of `size` px (what the graph head reads, model.graph_head)."""
+        return replace(self, tile_size=size, ink_view=True, max_tiles=1, use_thumbnail=False)
 
     # ---- saving ---------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
