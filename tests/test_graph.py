@@ -169,3 +169,44 @@ def test_the_local_engine_answers_from_the_graph_head_of_a_checkpoint(overfit, t
     unsure = load_engine(str(tmp_path / "model"), min_graph_probability=1.01)  # every graph left to generation
     record = unsure.predict([Query(id="1", images=[str(picture)], question="SMILES?")])[0]
     assert record.answered_by != "graph"
+
+
+def _graph_recipe(tmp_path) -> str:
+    """A small version of configs/train/graph.yaml: the tiny preset, a 112-px graph tile, the real fixtures."""
+    import json
+
+    settings = {"model": "tiny", "vocab_size": 500, "output_dir": str(tmp_path / "run"), "stage": "graph",
+                "data": {"drawn": {"molecules": ["src/chemvlm/data/corpus/molecules.csv"], "max_heavy": 30,
+                                   "holdout": 0.05, "eval_size": 3, "graph_size": SIZE, "real": [str(REAL)],
+                                   "real_share": 0.5, "degrade": 0.3},
+                         "packing": False, "group_by_length": False},
+                "losses": {"graph": 1.0}, "per_device_batch": 2, "grad_accum": 1, "max_steps": 4, "save_steps": 2,
+                "logging_steps": 1, "eval": {"every_steps": 2}, "threads": 1,
+                "image_processor": {"ink_view": True, "max_tiles": 1, "use_thumbnail": False}}
+    path = tmp_path / "recipe.yaml"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings))  # JSON is YAML
+    return str(path)
+
+
+def test_the_graph_recipe_trains_checks_and_resumes_to_the_same_head(tmp_path):
+    import json
+
+    from chemvlm.train.config import load_config
+    from chemvlm.train.trainer import run
+
+    from tests.test_mini import StopAt
+
+    run(load_config(_graph_recipe(tmp_path / "a")))
+    run(load_config(_graph_recipe(tmp_path / "b")), callbacks=[StopAt(2)])
+    run(load_config(_graph_recipe(tmp_path / "b")))  # the same command again: resumes at step 2
+    heads = [torch.load(tmp_path / side / "run" / "merged" / "graph_head.pt") for side in "ab"]
+    assert heads[0]["size"] == SIZE and all(torch.equal(heads[0]["state"][k], heads[1]["state"][k]) for k in heads[0]["state"])
+    log = [json.loads(line) for line in open(tmp_path / "a" / "run" / "log.jsonl")]
+    train = [r for r in log if "loss" in r]
+    assert [r["step"] for r in train] == [1, 2, 3, 4] and all("graph" in r and "answer" not in r for r in train)
+    checks = [r for r in log if "eval/drawn_exact" in r]
+    assert [r["step"] for r in checks] == [2, 4] and checks[-1]["eval/drawn_n"] == 3
+    real = json.loads((tmp_path / "a" / "run" / "real.json").read_text())
+    assert real["report"]["read"] == 4 and real["report"]["train"] + real["report"]["holdout"] == 4
+    assert ChemVLM.from_pretrained(tmp_path / "a" / "run" / "merged").graph_head.size == SIZE
