@@ -172,12 +172,20 @@ def test_the_local_engine_answers_from_the_graph_head_of_a_checkpoint(overfit, t
 
 
 def _graph_recipe(tmp_path) -> str:
-    """A small version of configs/train/graph.yaml: the tiny preset, a 112-px graph tile, the real fixtures."""
+    """A small version of configs/train/graph.yaml: the tiny preset, a 112-px graph tile, the real fixtures
+    plus one row whose drawing is missing."""
     import json
+    import shutil
+
+    real = tmp_path / "real"
+    if not real.exists():
+        shutil.copytree(REAL, real)
+        with open(real / "labels.csv", "a") as handle:
+            handle.write("images/missing.png,CCO,InChI=1S/C2H6O/c1-2-3/h3H,2H2,1H3,molfiles/missing.MOL,1\n")
 
     settings = {"model": "tiny", "vocab_size": 500, "output_dir": str(tmp_path / "run"), "stage": "graph",
                 "data": {"drawn": {"molecules": ["src/chemvlm/data/corpus/molecules.csv"], "max_heavy": 30,
-                                   "holdout": 0.05, "eval_size": 3, "graph_size": SIZE, "real": [str(REAL)],
+                                   "holdout": 0.05, "eval_size": 3, "graph_size": SIZE, "real": [str(real)],
                                    "real_share": 0.5, "degrade": 0.3},
                          "packing": False, "group_by_length": False},
                 "losses": {"graph": 1.0}, "per_device_batch": 2, "grad_accum": 1, "max_steps": 4, "save_steps": 2,
@@ -208,5 +216,6 @@ def test_the_graph_recipe_trains_checks_and_resumes_to_the_same_head(tmp_path):
     checks = [r for r in log if "eval/drawn_exact" in r]
     assert [r["step"] for r in checks] == [2, 4] and checks[-1]["eval/drawn_n"] == 3
     real = json.loads((tmp_path / "a" / "run" / "real.json").read_text())
-    assert real["report"]["read"] == 4 and real["report"]["train"] + real["report"]["holdout"] == 4
+    assert real["report"]["read"] == 5 and real["report"]["train"] + real["report"]["holdout"] == 4
+    assert real["report"]["unreadable"] == 1 and "labels.csv:6" in real["report"]["unreadable_examples"][0]
     assert ChemVLM.from_pretrained(tmp_path / "a" / "run" / "merged").graph_head.size == SIZE

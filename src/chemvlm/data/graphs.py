@@ -92,7 +92,7 @@ def contracted(mol: Chem.Mol) -> tuple[Chem.Mol, np.ndarray]:
                    else mol.GetBondWithIdx(b).GetEndAtomIdx() for b in crossing]
         keep = anchors[0] if anchors else min(members)
         atom = Chem.Atom(0)
-        atom.SetProp("atomLabel", group.GetProp("LABEL") if group.HasProp("LABEL") else "?")
+        atom.SetProp("atomLabel", _label(group))
         edit.ReplaceAtom(keep, atom)
         remove += [a for a in members if a != keep]
     Chem.ClearMolSubstanceGroups(edit)
@@ -100,6 +100,14 @@ def contracted(mol: Chem.Mol) -> tuple[Chem.Mol, np.ndarray]:
         edit.RemoveAtom(index)
     kept = [i for i in range(mol.GetNumAtoms()) if i not in set(remove)]
     return edit.GetMol(), xy[kept]
+
+
+def _label(group) -> str:
+    """A SUP group's label; "?" (an unknown label) when there is none or it is not UTF-8 (old ChemDraw files)."""
+    try:
+        return group.GetProp("LABEL") if group.HasProp("LABEL") else "?"
+    except UnicodeDecodeError:
+        return "?"
 
 
 def fit_to_ink(xy: np.ndarray, bonds: list[tuple[int, int]], image: Image.Image) -> tuple[np.ndarray, float]:

@@ -139,7 +139,8 @@ def real_rows(folders: list[str], holdout: float, cache: Path | None = None) -> 
             return cached
     clean = Decontaminator(read_keys())
     sides: dict[str, list] = {"train": [], "holdout": []}
-    report = {"read": 0, "not_fitted": 0, "not_verified": 0, "unexpandable_labels": 0, "decontaminated": 0}
+    report = {"read": 0, "not_fitted": 0, "not_verified": 0, "unexpandable_labels": 0, "decontaminated": 0,
+              "unreadable": 0}
     for folder in folders:
         labels = Path(folder) / "labels.csv"
         if not labels.is_file():
@@ -155,8 +156,12 @@ def real_rows(folders: list[str], holdout: float, cache: Path | None = None) -> 
                 except GraphError:
                     report["not_fitted"] += 1
                     continue
-                except (OSError, ValueError) as err:
-                    raise ConfigError(f"{labels}:{line}: {err}") from None
+                except (OSError, ValueError) as err:  # one unreadable drawing or file costs only its row
+                    report["unreadable"] += 1
+                    examples = report.setdefault("unreadable_examples", [])
+                    if len(examples) < 5:
+                        examples.append(f"{labels}:{line}: {err}"[:200])
+                    continue
                 if smiles is None:
                     report["unexpandable_labels"] += 1
                 elif smiles != row["smiles"]:
