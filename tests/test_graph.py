@@ -219,3 +219,29 @@ def test_the_graph_recipe_trains_checks_and_resumes_to_the_same_head(tmp_path):
     assert real["report"]["read"] == 5 and real["report"]["train"] + real["report"]["holdout"] == 4
     assert real["report"]["unreadable"] == 1 and "labels.csv:6" in real["report"]["unreadable_examples"][0]
     assert ChemVLM.from_pretrained(tmp_path / "a" / "run" / "merged").graph_head.size == SIZE
+
+
+def test_the_check_counts_atoms_and_bonds_found():
+    from chemvlm.train.patch_loss import graph_match
+
+    truth = _chain("wedge")
+    assert graph_match(truth, truth).tolist() == [4, 4, 4, 3, 3]
+    backwards = Graph(truth.points + 2, truth.atoms, bonds=[(0, 1, "single"), (2, 1, "wedge_back"), (1, 3, "double")])
+    assert graph_match(backwards, truth).tolist() == [4, 4, 4, 3, 2]  # the wedge read from its wide end counts
+    far = Graph(truth.points + 40, truth.atoms, bonds=truth.bonds)
+    assert graph_match(far, truth).tolist() == [4, 4, 0, 3, 0]
+    wrong_element = Graph(truth.points, ["C", "C", "N", "N"], bonds=truth.bonds)
+    assert graph_match(wrong_element, truth)[2] == 3
+
+
+def test_a_head_saved_for_other_classes_is_refused_with_its_file(tmp_path):
+    from chemvlm.model.checkpoint import CheckpointError
+
+    GraphHead(32, SIZE, 14).save(tmp_path)
+    assert GraphHead.load(tmp_path, 32).size == SIZE
+    saved = torch.load(tmp_path / "graph_head.pt")
+    saved["bond_classes"] = saved["bond_classes"][:-1]
+    torch.save(saved, tmp_path / "graph_head.pt")
+    with pytest.raises(CheckpointError, match=r"graph_head\.pt: a graph head for other bond classes"):
+        GraphHead.load(tmp_path, 32)
+    assert GraphHead.load(tmp_path / "nowhere", 32) is None

@@ -23,11 +23,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chemvlm.model.checkpoint import CheckpointError
 from chemvlm.chem.graph import ATOM_CLASSES, ATOM_INDEX, BOND_CLASSES, BOND_INDEX, CHARGES, Graph
 
 HEAD_FILE = "graph_head.pt"
 _SWAP = [BOND_INDEX[n.replace("_back", "") if n.endswith("_back") else (n + "_back" if n in ("wedge", "hash") else n)]
          for n in BOND_CLASSES]  # the class of the same bond read from its other end
+
+
+def same_bond(kind: str, forward: str | None, backward: str | None) -> bool:
+    """Whether a bond of class `kind` from i to j was found: as `forward` from i to j or `backward` from j to i."""
+    if forward is not None:
+        return forward == kind
+    return backward is not None and BOND_CLASSES[_SWAP[BOND_INDEX[backward]]] == kind
 
 
 class GraphHead(nn.Module):
@@ -72,7 +80,8 @@ class GraphHead(nn.Module):
 
     def save(self, directory: str | Path, dtype: torch.dtype | None = None) -> None:
         state = {k: v.detach().to(dtype or v.dtype).cpu() for k, v in self.state_dict().items()}
-        torch.save({"size": self.size, "patch": self.patch, "state": state}, Path(directory) / HEAD_FILE)
+        torch.save({"size": self.size, "patch": self.patch, "atom_classes": list(ATOM_CLASSES),
+                    "bond_classes": list(BOND_CLASSES), "state": state}, Path(directory) / HEAD_FILE)
 
     @classmethod
     def load(cls, directory: str | Path, hidden: int) -> "GraphHead | None":
@@ -81,8 +90,17 @@ class GraphHead(nn.Module):
         if not path.is_file():
             return None
         saved = torch.load(path, map_location="cpu", weights_only=True)
+        problem = next((key for key, classes in (("atom_classes", ATOM_CLASSES), ("bond_classes", BOND_CLASSES))
+                        if key in saved and saved[key] != list(classes)), None)
         head = cls(hidden, saved["size"], saved["patch"])
-        head.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+        try:
+            if problem is None:
+                head.load_state_dict({k: v.float() for k, v in saved["state"].items()})
+        except RuntimeError:
+            problem = "classes"
+        if problem is not None:
+            raise CheckpointError(f"{path}: a graph head for other {problem.replace('_', ' ')} than this version "
+                                  "reads; train it again")
         return head
 
 

@@ -242,13 +242,13 @@ def graph_sample(sample_id: str, question: str, image, graph, smiles: str, proce
 
 
 def graph_holdout(molecules: list[str], real: list[dict], data: DrawnData, seed: int) -> dict[str, list]:
-    """The graph head's fixed checks: {"drawn": [(image, SMILES)], "real": [(image, SMILES)]}, drawn ones in
-    the training looks but clean, real ones as they are."""
+    """The graph head's fixed checks: {"drawn": [(image, SMILES, graph)], "real": [...]}, drawn ones in the
+    training looks but clean, real ones as they are; each graph in its image's pixels."""
     from dataclasses import replace as with_
 
     from PIL import Image
 
-    from chemvlm.data.graphs import draw_graph
+    from chemvlm.data.graphs import draw_graph, molfile_graph
 
     rng = random.Random(f"graph-holdout:{seed}")
     clean = with_(data, degrade=0.0)
@@ -256,5 +256,7 @@ def graph_holdout(molecules: list[str], real: list[dict], data: DrawnData, seed:
     real_items = []
     for item in real:
         with Image.open(item["image"]) as image:
-            real_items.append((image.convert("L"), item["smiles"]))
-    return {"drawn": [(image, smiles) for image, _, smiles in drawn], "real": real_items}
+            image = image.convert("L")
+        graph, _ = molfile_graph(image, item["molfile"], points=item["points"])
+        real_items.append((image, item["smiles"], graph))
+    return {"drawn": [(image, smiles, graph) for image, graph, smiles in drawn], "real": real_items}
