@@ -200,8 +200,10 @@ def read(head: GraphHead, hidden: torch.Tensor, atom_threshold: float = 0.5, nei
             dist.fill_diagonal_(math.inf)
             typical = float(dist.min(1).values.median())
             nearest = dist.topk(min(neighbours, n - 1), largest=False)
-            pairs = sorted({(min(i, int(j)), max(i, int(j))) for i in range(n)
-                            for j, d in zip(nearest.indices[i], nearest.values[i]) if d <= 2.5 * typical})
+            rows = torch.arange(n)[:, None].expand_as(nearest.indices)
+            close = nearest.values <= 2.5 * typical
+            ends = torch.stack([rows[close], nearest.indices[close]], 1).sort(1).values
+            pairs = [tuple(p) for p in torch.unique(ends, dim=0).tolist()]
         bonds = []
         if pairs:
             a = torch.tensor([p[0] for p in pairs])
