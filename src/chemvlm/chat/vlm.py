@@ -24,8 +24,7 @@ from chemvlm.chat.template import build_messages, expand_image_placeholders
 from chemvlm.chem import MoleculeInfo, describe, extract_smiles
 from chemvlm.chem.graph import GraphError, graph_smiles
 from chemvlm.model.build import build_model, load_settings, save_settings
-from chemvlm.model.graph_head import GraphHead
-from chemvlm.model.graph_head import read as read_graph
+from chemvlm.model.graph_head import GraphHead, read as read_graph
 from chemvlm.model.checkpoint import CheckpointError, require_checkpoint  # noqa: F401 (re-exported)
 from chemvlm.model.presets import ChatSettings, load_preset, tokens_per_tile
 from chemvlm.model.tokenizer import IM_END, STARTER_CORPUS, build_tokenizer

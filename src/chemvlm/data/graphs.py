@@ -176,25 +176,35 @@ def ink_explained(image: Image.Image, points: np.ndarray, bonds: list[tuple[int,
     return float((ink & np.asarray(canvas)).sum() / max(1, ink.sum()))
 
 
-def molfile_graph(image: Image.Image, molfile: str | Path, min_fit: float = 0.9, points=None,
+def molfile_graph(image: Image.Image, molfile: str | Path, min_fit: float = 0.9,
                   min_explained: float = 0.6) -> tuple[Graph, str | None]:
     """(the drawn graph of a real drawing in its pixels, SMILES of the graph or None when a superatom label
     is not one chem.graph can expand); GraphError when the file's coordinates do not fit the ink (share of
-    bond points on ink below `min_fit`) or the graph makes no molecule. `points` (atom positions of an
-    earlier fit) skips the fit. A fit must also explain `min_explained` of the ink (ink_explained; measured
-    on 91 USPTO drawings: the right fit explains 64-100 %, median 90 %)."""
+    bond points on ink below `min_fit`) or the graph makes no molecule. A fit must also explain
+    `min_explained` of the ink (ink_explained; measured on 91 USPTO drawings: the right fit explains
+    64-100 %, median 90 %)."""
     mol, xy = contracted(read_molfile(molfile))
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    points, fit = fit_to_ink(xy, bonds, image)
+    if fit < min_fit:
+        raise GraphError(f"{molfile}: its coordinates do not fit the drawing ({fit:.0%} of bond points on ink)")
+    explained = ink_explained(image, points, bonds)
+    if explained < min_explained:
+        raise GraphError(f"{molfile}: its coordinates do not fit the drawing (they explain {explained:.0%} of the ink)")
+    graph = _drawn_graph(mol, points)
+    return graph, (None if "other" in graph.atoms else graph_smiles(graph))
+
+
+def fitted_graph(molfile: str | Path, points) -> Graph:
+    """The drawn graph of a real drawing whose atom positions an earlier fit (molfile_graph) found: no fitting
+    and no molecule built, for training pictures."""
+    mol, _ = contracted(read_molfile(molfile))
+    return _drawn_graph(mol, points)
+
+
+def _drawn_graph(mol: Chem.Mol, points) -> Graph:
     mol.UpdatePropertyCache(strict=False)
-    if points is None:
-        bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
-        points, fit = fit_to_ink(xy, bonds, image)
-        if fit < min_fit:
-            raise GraphError(f"{molfile}: its coordinates do not fit the drawing ({fit:.0%} of bond points on ink)")
-        explained = ink_explained(image, points, bonds)
-        if explained < min_explained:
-            raise GraphError(f"{molfile}: its coordinates do not fit the drawing (they explain {explained:.0%} of the ink)")
     for atom in mol.GetAtoms():
         if atom.GetAtomicNum() == 0 and atom.HasProp("atomLabel"):
             atom.SetProp("atomLabel", atom_class(atom.GetProp("atomLabel")))
-    graph = graph_of(mol, np.asarray(points, np.float32))
-    return graph, (None if "other" in graph.atoms else graph_smiles(graph))
+    return graph_of(mol, np.asarray(points, np.float32))

@@ -141,28 +141,32 @@ class LocalEngine(Engine):
     def reads_graphs(self) -> bool:
         return self.reads_structures and self.options.graph and self.vlm.graph_head is not None
 
+    def _sure_graphs(self, images: list) -> list[tuple[str | None, float]]:
+        """(SMILES, probability) of each picture's graph; no SMILES when the head is less sure than
+        min_graph_probability or the graph makes no molecule."""
+        readings = self.vlm.read_graphs(images)
+        return [(r.smiles if r.smiles and r.probability >= self.options.min_graph_probability else None, r.probability)
+                for r in readings]
+
     def _read_as_graphs(self, ready: list, results: dict) -> list:
         """Pictures whose graph the head reads surely enough get their record from it (in `results`); the
-        rest are returned, for generation."""
+        rest (and questions about several pictures) are returned, for generation."""
         if not self.reads_graphs:
             return ready
-        left = []
-        for start in range(0, len(ready), self.batch_size):
-            chunk = [item for item in ready[start : start + self.batch_size] if len(item[2]) == 1]
-            left += [item for item in ready[start : start + self.batch_size] if len(item[2]) != 1]
-            if not chunk:
-                continue
+        left = [item for item in ready if len(item[2]) != 1]
+        single = [item for item in ready if len(item[2]) == 1]
+        for start in range(0, len(single), self.batch_size):
+            chunk = single[start : start + self.batch_size]
             began = time.perf_counter()
-            readings = self.vlm.read_graphs([images[0] for _, _, images in chunk])
+            found = self._sure_graphs([images[0] for _, _, images in chunk])
             seconds = (time.perf_counter() - began) / len(chunk)
-            for item, reading in zip(chunk, readings):
-                if reading.smiles and reading.probability >= self.options.min_graph_probability:
-                    index, query, _ = item
-                    record = self._record(query, reading.smiles, seconds)
-                    record.confidence, record.answered_by = round(reading.probability, 3), "graph"
-                    results[index] = record
-                else:
-                    left.append(item)
+            for (index, query, images), (smiles, probability) in zip(chunk, found):
+                if smiles is None:
+                    left.append((index, query, images))
+                    continue
+                record = self._record(query, smiles, seconds)
+                record.confidence, record.answered_by = round(probability, 3), "graph"
+                results[index] = record
         return left
 
     def _record(self, query: Query, text: str, seconds: float) -> Prediction:
@@ -225,12 +229,11 @@ class LocalEngine(Engine):
         single = [i for i, q in enumerate(queries) if len(q.images) == 1]
         if single:
             try:
-                readings = self.vlm.read_graphs([load_image(queries[i].images[0]) for i in single])
+                found = self._sure_graphs([load_image(queries[i].images[0]) for i in single])
             except ImageLoadError as err:
                 raise EngineError(str(err)) from None
-            for i, reading in zip(single, readings):
-                if reading.smiles and reading.probability >= self.options.min_graph_probability:
-                    graphs[i] = reading.smiles
+            for i, (smiles, _) in zip(single, found):
+                graphs[i] = smiles
         # the graph's reading first; a beam that agrees adds nothing new to the candidates
         return [([g] if g else []) + [b for b in found if b != g] for g, found in zip(graphs, beams)]
 

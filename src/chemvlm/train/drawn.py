@@ -213,14 +213,13 @@ def graph_picture(item, rng: random.Random, data: DrawnData):
     from PIL import Image
 
     from chemvlm.data.degrade import degrade
-    from chemvlm.data.graphs import draw_graph, molfile_graph
+    from chemvlm.data.graphs import draw_graph, fitted_graph
 
     if isinstance(item, str):
         return draw_graph(item, rng, data.graph_size, data.degrade)
     with Image.open(item["image"]) as opened:
         image = opened.convert("L")
-    graph, _ = molfile_graph(image, item["molfile"], points=item["points"])
-    smiles = item["smiles"]
+    graph, smiles = fitted_graph(item["molfile"], item["points"]), item["smiles"]
     scale = rng.uniform(0.6, 1.2)
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.LANCZOS)
     graph.points = graph.points * scale
@@ -248,7 +247,7 @@ def graph_holdout(molecules: list[str], real: list[dict], data: DrawnData, seed:
 
     from PIL import Image
 
-    from chemvlm.data.graphs import draw_graph, molfile_graph
+    from chemvlm.data.graphs import draw_graph, fitted_graph
 
     rng = random.Random(f"graph-holdout:{seed}")
     clean = with_(data, degrade=0.0)
@@ -257,6 +256,5 @@ def graph_holdout(molecules: list[str], real: list[dict], data: DrawnData, seed:
     for item in real:
         with Image.open(item["image"]) as image:
             image = image.convert("L")
-        graph, _ = molfile_graph(image, item["molfile"], points=item["points"])
-        real_items.append((image, item["smiles"], graph))
+        real_items.append((image, item["smiles"], fitted_graph(item["molfile"], item["points"])))
     return {"drawn": [(image, smiles, graph) for image, graph, smiles in drawn], "real": real_items}
