@@ -130,3 +130,37 @@ def test_a_page_with_a_scheme_gives_a_reaction_record_after_its_structures():
     assert canonical_smiles(reactants) == canonical_smiles("CCOC(=O)c1ccccc1")
     assert canonical_smiles(products) == canonical_smiles("OC(=O)c1ccccc1")
     assert records[2].bbox[0] <= records[0].bbox[0] and records[2].bbox[2] >= records[1].bbox[2]
+
+
+def test_a_faded_scan_still_gives_every_structure():
+    """A light-toned scan (strokes grey 150 on grey-white paper, with speckle): the drawing check sees ink
+    only below mid-grey, so the segmenter gives it the crop with its levels stretched to print's."""
+    import numpy as np
+
+    page, truth, _ = _page()
+    grey = np.asarray(page.convert("L"), float)
+    noise = np.random.default_rng(0).normal(0, 5, grey.shape)
+    faded = Image.fromarray(np.clip(150 + grey * 102 / 255 + noise, 0, 255).astype(np.uint8)).convert("RGB")
+    found = find_structures(faded)
+    assert len(found) == len(truth)
+    for (box, label), region in zip(truth, found):
+        assert _iou(box, region.bbox) > 0.85, (label, box, region.bbox)
+
+
+def test_a_flat_chain_of_bold_strokes_is_a_structure_and_bold_words_are_not():
+    """A zigzag chain under a text line tall, drawn with 3 px strokes (too much ink for the sparse-chain rule),
+    beside prose and a bold word whose letters touch."""
+    page = Image.new("RGB", (1700, 1000), "white")
+    draw = ImageDraw.Draw(page)
+    font = ImageFont.truetype(FONT, 26)
+    for k in range(4):
+        draw.text((150, 120 + 45 * k), "The mixture was stirred for 2 h at 80 °C, then filtered and dried.", fill="black", font=font)
+    x = 150
+    for ch in "Compound":  # letters squeezed until they touch
+        draw.text((x, 500), ch, fill="black", font=font, stroke_width=1)
+        x += draw.textlength(ch, font=font) - 3
+    points = [(400 + 22 * k, 520 + (14 if k % 2 else 0)) for k in range(8)]  # 7 bonds of 26 px at 32 degrees
+    draw.line(points, fill="black", width=3, joint="curve")
+    found = find_structures(page)
+    assert len(found) == 1
+    assert _iou(found[0].bbox, (399, 519, 555, 536)) > 0.7, found[0].bbox

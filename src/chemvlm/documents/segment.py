@@ -3,12 +3,14 @@
 A structure drawing is a large, sparse web of thin strokes: its bonds join most of its atoms into one
 connected piece of ink that is tall and wide at once, where text is rows of small separate glyphs and tables
 and arrows are long straight lines. So:
-1. ink is thresholded, and long horizontal and vertical lines (rules, table borders, arrow shafts) removed;
+1. ink is thresholded (nearer the paper on a faded page), and long horizontal and vertical lines (rules,
+   table borders, arrow shafts) removed;
 2. the glyph height of the page's text is estimated from its small connected pieces;
 3. pieces at least a few glyphs tall and wide, and sparse, are the cores of structures;
 4. each core takes in the pieces near it (atom labels, charges, a ring drawn apart) until nothing is within
    a small gap, which stops at the space that separates a drawing from its label or the text around it;
-5. what is left must pass the drawing check every engine uses (vision.content.missing_drawing).
+5. what is left must pass the drawing check every engine uses (vision.content.missing_drawing), shown the
+   crop with its strokes darkened to black.
 Words of a PDF's text layer that sit apart from every core are text for certain and never join a structure.
 """
 
@@ -25,7 +27,24 @@ def _ink(image: Image.Image) -> np.ndarray:
     """Pixels clearly darker than the paper: coloured atoms and light strokes count (yellow S, grey bonds)."""
     grey = np.asarray(image.convert("L"))
     paper = float(np.median(grey))
-    return grey < paper - max(40.0, 0.18 * paper)
+    # on a faded page (its darkest ink far from black) a light stroke or a coloured atom sits nearer the paper:
+    # the margin shrinks with the contrast, yet stays well above the paper's own grain
+    contrast = paper - float(np.percentile(grey, 0.5))
+    grain = 1.4826 * float(np.median(np.abs(grey - paper)))
+    return grey < paper - min(max(40.0, 0.18 * paper), max(0.25 * contrast, 5 * grain))
+
+
+def _as_print(crop: Image.Image, ink: np.ndarray) -> Image.Image:
+    """The crop in grey with its levels stretched so that its paper is white and its strokes black. The
+    drawing check sees ink as darker than mid-grey, where the strokes of a faded or light-toned scan are
+    lighter than that and would read as a blank picture or specks; print (black strokes) is left as it is."""
+    if not ink.any():
+        return crop
+    grey = np.asarray(crop.convert("L"), float)
+    paper, stroke = float(np.median(grey)), float(np.percentile(grey[ink], 10))  # the strokes' darker tenth
+    if paper - stroke < 1:
+        return crop
+    return Image.fromarray(np.clip(255 * (grey - stroke) / (paper - stroke), 0, 255).astype(np.uint8))
 
 
 def _without_long_lines(ink: np.ndarray, length: int) -> np.ndarray:
@@ -40,6 +59,16 @@ def _glyph_height(heights: np.ndarray, widths: np.ndarray) -> float:
     """The median height of glyph-like pieces (small, not lines), with a floor for pages of pure drawing."""
     glyphs = heights[(heights >= 6) & (heights <= 60) & (widths <= 2 * heights) & (widths >= heights / 6)]
     return float(np.median(glyphs)) if len(glyphs) >= 5 else 20.0
+
+
+def _zigzag(piece: np.ndarray) -> bool:
+    """Whether a flat piece is a chain of slanted strokes: hardly any slice across its length holds ink
+    over more than half its thickness."""
+    piece = piece if piece.shape[1] >= piece.shape[0] else piece.T
+    rows = np.arange(piece.shape[0])[:, None]
+    filled = piece.any(axis=0)
+    spans = np.where(piece, rows, -1).max(axis=0) - np.where(piece, rows, piece.shape[0]).min(axis=0) + 1
+    return bool(filled.any() and (spans[filled] > piece.shape[0] / 2).mean() < 0.1)
 
 
 def _gap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -66,7 +95,12 @@ def find_structures(image: Image.Image, words: list[Word] | None = None) -> list
     # a word whose bold letters touch is as wide, but not as tall: a drawing spans two lines of text or more
     core = (np.maximum(widths, heights) >= 2.3 * glyph) & (np.minimum(widths, heights) >= 1.8 * glyph) & (fill < 0.3)
     # a chain drawn flat (a zigzag under two lines tall) is still far sparser than any word
-    core |= (np.maximum(widths, heights) >= 4 * glyph) & (np.minimum(widths, heights) >= 0.7 * glyph) & (fill < 0.12)
+    flat = (np.maximum(widths, heights) >= 4 * glyph) & (np.minimum(widths, heights) >= 0.7 * glyph)
+    core |= flat & (fill < 0.12)
+    # ... and so is a zigzag of bolder strokes: every slice across it is a short stroke, where letters that touch
+    # have stems and bowls as tall as the line
+    for k in np.flatnonzero(flat & ~core & (fill < 0.3)):
+        core[k] = _zigzag(labels[slices[k]] == k + 1)
     text = np.zeros(count, bool)  # pieces inside words of the text layer that no core touches
     for word in words or []:
         inside = (boxes[:, 0] >= word.bbox[0] - 1) & (boxes[:, 1] >= word.bbox[1] - 1) & \
@@ -107,8 +141,7 @@ def find_structures(image: Image.Image, words: list[Word] | None = None) -> list
         x0, y0, x1, y1 = (int(v) for v in box)
         mask = np.isin(labels[y0:y1, x0:x1], np.flatnonzero(members) + 1)
         x0, y0, x1, y1 = _trim_text(mask, glyph, (x0, y0))
-        crop = image.crop((x0, y0, x1, y1))
-        if missing_drawing(crop) is not None:
+        if missing_drawing(_as_print(image.crop((x0, y0, x1, y1)), ink[y0:y1, x0:x1])) is not None:
             continue
         strokes = areas[members].sum() / max(1.0, (x1 - x0) * (y1 - y0))
         found.append(Region((x0, y0, x1, y1), _score(members.sum(), strokes, (x1 - x0) / glyph, (y1 - y0) / glyph)))
