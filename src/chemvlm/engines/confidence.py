@@ -1,36 +1,97 @@
-"""How likely an ensemble's answer is right, from how its readers agree, calibrated on ocsr-dev.
+"""How likely an ensemble's answer is right: a logistic model of what its readers said and what the answer is,
+fitted on ocsr-dev (benchmarks/confidence.py writes `confidence.json`).
 
-An answer's agreement is, per member, how many of its candidates are that molecule: osra's variants count
-one each (plain osra and `osra -j` agreeing is evidence), a model's beams count once. The calibration table
-(`confidence.json`, written by benchmarks/confidence.py) holds, per ensemble spec and agreement, how many
-ocsr-dev answers had that agreement and how many of them were right; the confidence is that share, smoothed
-((right + 1) / (n + 2)) so a rare agreement is not called certain. An agreement the table never saw gets the
-share of answers that as many members proposed.
+The signals (`signals`), each measured on ocsr-dev before it was kept:
+- per member, how much of it agrees: how many of osra's variant runs gave the molecule (plain osra and
+  `osra -j` agreeing is evidence), 1 or 0 for a model (its beams count once); and whether it gave nothing;
+- whether any member proposed another molecule;
+- what the molecule is: an R group (`*`: CLEF numbers its R groups, osra writes them bare), a charge,
+  stereo, more than one piece, an element outside the common organic ones, its size, and a benzene that
+  lost a double bond (a six-carbon ring with two, not aromatic: how osra misreads a faint bond).
+The confidence is the model's probability; an ensemble that was never fitted gets none (not a made-up one).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from importlib import resources
+
+import numpy as np
+from rdkit import Chem
 
 from chemvlm.chem import canonical_smiles
 
 TABLE = "confidence.json"
+ORGANIC = {"C", "N", "O", "S", "F", "Cl", "Br", "I", "P"}
 
 
-def agreement(candidates: dict[str, list[str]], chosen: str, counts_variants: set[str]) -> str:
-    """"member:n,member:n": for each member, its candidates that are `chosen` (members in
-    `counts_variants` count each candidate, the others at most one)."""
-    parts = []
+def signals(candidates: dict[str, list[str]], chosen: str, counts_variants: set[str]) -> dict[str, float]:
+    """The model's inputs for the answer `chosen` (canonical SMILES) from {member: [SMILES, ...]}; members in
+    `counts_variants` give one candidate per run (osra's variants), the others' candidates are one reader's."""
+    out: dict[str, float] = {}
+    rival = False
     for member, found in candidates.items():
-        same = sum(canonical_smiles(s) == chosen for s in found)
-        parts.append(f"{member}:{same if member in counts_variants else min(same, 1)}")
-    return ",".join(parts)
+        valid = [c for c in (canonical_smiles(s) for s in found) if c]
+        same = sum(c == chosen for c in valid)
+        rival |= any(c != chosen for c in valid)
+        out[f"agree:{member}"] = float(same if member in counts_variants else same > 0)
+        out[f"silent:{member}"] = float(not valid)
+    mol = Chem.MolFromSmiles(chosen)
+    atoms = list(mol.GetAtoms()) if mol is not None else []
+    out.update({
+        "rival": float(rival),
+        "r_group": float(any(a.GetAtomicNum() == 0 for a in atoms)),
+        "charged": float(any(a.GetFormalCharge() for a in atoms)),
+        "stereo": float(any(mark in chosen for mark in "@/\\")),
+        "pieces": float("." in chosen),
+        "rare_element": float(any(a.GetSymbol() not in ORGANIC and a.GetAtomicNum() for a in atoms)),
+        "heavy_atoms": len(atoms) / 40,
+        "broken_benzene": float(mol is not None and _broken_benzene(mol)),
+    })
+    return out
 
 
-def members_agreeing(key: str) -> int:
-    return sum(int(part.rpartition(":")[2]) > 0 for part in key.split(","))
+def _broken_benzene(mol: Chem.Mol) -> bool:
+    """A six-membered carbon ring, not aromatic, with two double bonds in it and none leaving it (a
+    cyclohexadiene, rare in real compounds, common where one bond of a drawn benzene was not seen)."""
+    for ring in mol.GetRingInfo().BondRings():
+        bonds = [mol.GetBondWithIdx(b) for b in ring]
+        atoms = {a.GetIdx(): a for b in bonds for a in (b.GetBeginAtom(), b.GetEndAtom())}
+        if len(ring) != 6 or any(b.GetIsAromatic() for b in bonds) or any(a.GetSymbol() != "C" for a in atoms.values()):
+            continue
+        doubles = sum(b.GetBondType() == Chem.BondType.DOUBLE for b in bonds)
+        leaving = any(b.GetIdx() not in ring and b.GetBondType() == Chem.BondType.DOUBLE
+                      for a in atoms.values() for b in a.GetBonds())
+        if doubles == 2 and not leaving:
+            return True
+    return False
+
+
+def probability(model: dict, values: dict[str, float]) -> float:
+    z = model["bias"] + sum(w * values.get(name, 0.0) for name, w in model["weights"].items())
+    return round(1 / (1 + math.exp(-z)), 3)
+
+
+def fit(rows: list[tuple[dict[str, float], bool]], l2: float = 1.0, steps: int = 50) -> dict:
+    """A logistic model of (signals, right) rows by Newton's method, with an L2 penalty (not on the bias)
+    so that a signal seen on a few answers only cannot make them certain."""
+    names = sorted({name for values, _ in rows for name in values})
+    x = np.array([[values.get(n, 0.0) for n in names] + [1.0] for values, _ in rows])
+    y = np.array([float(right) for _, right in rows])
+    penalty = np.diag([l2] * len(names) + [0.0])
+    w = np.zeros(x.shape[1])
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-x @ w))
+        gradient = x.T @ (p - y) + penalty @ w
+        hessian = x.T @ (x * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"weights": {n: round(float(v), 4) for n, v in zip(names, w[:-1])}, "bias": round(float(w[-1]), 4),
+            "answers": len(rows), "right": int(y.sum())}
 
 
 @lru_cache(maxsize=1)
@@ -39,18 +100,8 @@ def _table() -> dict:
     return json.loads(text.read_text(encoding="utf-8")) if text.is_file() else {}
 
 
-def smoothed(right: int, n: int) -> float:
-    return round((right + 1) / (n + 2), 3)
-
-
-def confidence(spec: str, key: str, table: dict | None = None) -> float | None:
-    """The calibrated chance that an answer of ensemble `spec` with agreement `key` is right; None when
-    this ensemble was never calibrated."""
-    cells = (table if table is not None else _table()).get(spec)
-    if not cells:
-        return None
-    if key in cells:
-        return smoothed(*cells[key])
-    votes = members_agreeing(key)
-    alike = [cell for other, cell in cells.items() if members_agreeing(other) == votes]
-    return smoothed(sum(c[0] for c in alike), sum(c[1] for c in alike))
+def confidence(spec: str, values: dict[str, float], table: dict | None = None) -> float | None:
+    """The fitted chance that an answer of ensemble `spec` with these signals is right; None when this
+    ensemble was never fitted."""
+    model = (table if table is not None else _table()).get(spec)
+    return probability(model, values) if model else None

@@ -28,7 +28,7 @@ from chemvlm.chem import canonical_smiles
 from chemvlm.chem.answer import answer_question
 from chemvlm.chem.explain import language_of
 from chemvlm.engines.base import Engine, Query
-from chemvlm.engines.confidence import agreement, confidence
+from chemvlm.engines.confidence import confidence, signals
 from chemvlm.engines.recognition import read_structures
 from chemvlm.record import Prediction
 from chemvlm.vision import ImageLoadError, load_image
@@ -151,7 +151,7 @@ class EnsembleEngine(Engine):
             smiles, sources, votes = choose(candidates, image, self.options.rerank)
         except ValueError:
             smiles, sources, votes = "", [], 0
-        sure = confidence(str(self.spec), agreement(candidates, smiles, self.counts_variants)) if smiles else None
+        sure = confidence(str(self.spec), signals(candidates, smiles, self.counts_variants)) if smiles else None
         language = language_of(query.question)
         answer = answer_question(smiles, query.question)
         total = len(candidates)
