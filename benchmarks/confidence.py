@@ -1,7 +1,7 @@
 """Fit the default engine's confidence on ocsr-dev, then measure it on sets never fitted (ocsr-real, trec-chem).
 
     nice -n 15 python benchmarks/confidence.py [--data ../shared/benchmarks] [--model ensemble:osra,chemvlm-mini]
-        [--dev-every N] [--sets ocsr-real trec-chem]
+        [--dev-every N] [--trec-every N] [--sets ocsr-real trec-chem]
 
 For every image of each set the members' candidates are collected once (osra runs are cached in
 benchmarks/cache/osra/, the members' candidates in benchmarks/cache/confidence-SET.json), the ensemble's
@@ -124,6 +124,7 @@ def main() -> None:
     parser.add_argument("--model", default="ensemble:osra,chemvlm-mini")
     parser.add_argument("--sets", nargs="+", default=["ocsr-real", "trec-chem"], help="sets to measure on")
     parser.add_argument("--dev-every", type=int, default=1, help="fit on every N-th ocsr-dev image only")
+    parser.add_argument("--trec-every", type=int, default=1, help="measure on every N-th trec-chem image only")
     args = parser.parse_args()
     os.chdir(ROOT)
     engine = load_engine(args.model, cache_dir=str(CACHE / "osra"), workers=2, timeout=120)
@@ -138,7 +139,7 @@ def main() -> None:
     pairs, by_confidence = held_out(dev_rows)
     voted = sum(r["chosen"] == r["truth"] for r in dev_rows)
     lines = ["# Confidence of the default engine: fitted on ocsr-dev, measured on sets never fitted", "",
-             f"`python benchmarks/confidence.py --model {spec} --dev-every {args.dev_every} --sets {' '.join(args.sets)}`. "
+             f"`python benchmarks/confidence.py --model {spec} --dev-every {args.dev_every} --trec-every {args.trec_every} --sets {' '.join(args.sets)}`. "
              "An answer's confidence is a logistic model of its signals (engines/confidence.py): how many of osra's "
              "variant runs and whether the model gave it, whether a member gave nothing or another molecule, and "
              "what the molecule is (R groups, charge, stereo, pieces, rare elements, size).", "",
@@ -152,7 +153,7 @@ def main() -> None:
               f"confident candidate instead of the vote: {100 * by_confidence / len(dev_rows):.2f} %.", ""]
     lines += coverage_table(pairs)
     for name in args.sets:
-        items = load_bench(name, args.data)
+        items = load_bench(name, args.data)[:: args.trec_every if name == "trec-chem" else 1]
         rows = decisions(engine, items, candidates_of(engine, items, CACHE / f"confidence-{name}.json"))
         lines += ["", f"## {name} ({len(rows)} images with a label RDKit reads, of {len(items)})", "",
                   f"Exact over all images: ensemble {100 * sum(r['chosen'] == r['truth'] for r in rows) / len(rows):.2f} %, "
