@@ -23,7 +23,7 @@ from scipy import ndimage, signal
 
 from chemvlm.chem.graph import Graph, GraphError, atom_class, graph_of, graph_smiles
 from chemvlm.data.degrade import degrade
-from chemvlm.data.render import render, sample_style
+from chemvlm.data.render import Style, render, sample_style
 from chemvlm.vision.ink import square_placement
 
 
@@ -34,17 +34,22 @@ def placed(graph: Graph, width: int, height: int, size: int) -> Graph:
     return replace(graph, points=points.astype(np.float32))
 
 
-def draw_graph(smiles: str, rng: random.Random, size: int = 448, degrade_strength: float = 0.5) -> tuple[Image.Image, Graph, str]:
-    """(picture, its graph in picture pixels, SMILES of what is drawn) in a random style: a third plain,
-    a third with superatom labels, the rest hand-drawn; a share patent-like (black, thin, 1-bit). The SMILES
-    is the graph's own, so double bonds have the geometry they are drawn with, as a reader of the drawing
-    (or RDKit reading a MOL file of it) gives them."""
+def graph_look(rng: random.Random, size: int = 448) -> tuple[Style, bool]:
+    """(drawing style, whether it has the patent look) of draw_graph's next picture for this generator state."""
     family = rng.choice(["rdkit", "rdkit-abbrev", "rdkit", "rdkit-abbrev", "rdkit-hand"])
     style = sample_style(rng, family, rng.randint(size * 3 // 4, size * 3 // 2))
     patent = rng.random() < 0.4
     if patent:
         style = replace(style, colour=False, line_width=rng.uniform(0.8, 1.6), font_scale=rng.uniform(0.7, 1.0))
-    style = replace(style, kekule=True)
+    return replace(style, kekule=True), patent
+
+
+def draw_graph(smiles: str, rng: random.Random, size: int = 448, degrade_strength: float = 0.5) -> tuple[Image.Image, Graph, str]:
+    """(picture, its graph in picture pixels, SMILES of what is drawn) in a random style: a third plain,
+    a third with superatom labels, the rest hand-drawn; a share patent-like (black, thin, 1-bit). The SMILES
+    is the graph's own, so double bonds have the geometry they are drawn with, as a reader of the drawing
+    (or RDKit reading a MOL file of it) gives them."""
+    style, patent = graph_look(rng, size)
     drawn = render(smiles, style)
     mol = Chem.Mol(drawn.drawn)
     if style.stereo and mol.GetNumConformers():
