@@ -14,7 +14,7 @@ from rdkit import Chem
 
 from chemvlm.chat.vlm import ChemVLM
 from chemvlm.chem.graph import Graph, GraphError, graph_of, graph_smiles
-from chemvlm.data.graphs import draw_graph, molfile_graph, placed
+from chemvlm.data.graphs import draw_graph, graph_look, molfile_graph, placed
 from chemvlm.data.render import Style, render
 from chemvlm.model.graph_head import GraphHead, loss, read, targets
 from chemvlm.vision.processor import ImageProcessor
@@ -92,6 +92,15 @@ def test_coordinates_of_another_drawing_do_not_fit():
     other = Image.open(REAL / rows[3]["file"])
     with pytest.raises(GraphError, match="do not fit"):
         molfile_graph(other, REAL / rows[0]["ref_molfile"])
+
+
+def test_graph_look_names_the_look_of_the_picture_draw_graph_makes():
+    """The patent look is black and white; the others keep RDKit's grey edges (no degradation here)."""
+    looks = {seed: graph_look(random.Random(seed)) for seed in range(12)}
+    assert {patent for _, patent in looks.values()} == {True, False}
+    for seed, (style, patent) in looks.items():
+        image, _, _ = draw_graph("CC(=O)Nc1ccc(O)cc1", random.Random(seed), degrade_strength=0)
+        assert (set(np.unique(np.asarray(image))) <= {0, 255}) == patent, (seed, style.family)
 
 
 def test_targets_hold_every_atom_and_each_bond_in_both_orders():
