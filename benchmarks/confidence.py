@@ -56,7 +56,8 @@ def decisions(engine, items, found) -> list[dict]:
     Items whose label RDKit rejects are left out, as the harness skips them."""
     out = []
     for item in items:
-        if canonical_smiles(item.answer) is None:
+        truth = canonical_smiles(item.answer)
+        if truth is None:
             continue
         candidates = found[item.id]
         try:
@@ -65,7 +66,7 @@ def decisions(engine, items, found) -> list[dict]:
             chosen = ""
         molecules = sorted({c for c in (canonical_smiles(s) for found in candidates.values() for s in found) if c})
         osra = next((c[0] for label, c in candidates.items() if label in engine.counts_variants and c), "")
-        out.append({"id": item.id, "truth": canonical_smiles(item.answer), "chosen": chosen, "subset": item.subset,
+        out.append({"id": item.id, "truth": truth, "chosen": chosen, "subset": item.subset,
                     "signals": {m: signals(candidates, m, engine.counts_variants) for m in molecules},
                     "osra": canonical_smiles(osra) if osra else None})
     return out
@@ -164,10 +165,11 @@ def main() -> None:
             lines += ["", "| subset | images | exact % (ensemble) | exact % (plain osra) | exact % of its most confident half |",
                       "|---|---|---|---|---|"]
             for subset, n in by_subset.items():
-                part = scored([r for r in rows if r["subset"] == subset], model)[: n // 2]
-                lines.append(f"| {subset} | {n} | {100 * sum(r['chosen'] == r['truth'] for r in rows if r['subset'] == subset) / n:.2f} | "
-                             f"{100 * sum(r['osra'] == r['truth'] for r in rows if r['subset'] == subset) / n:.2f} | "
-                             f"{100 * sum(right for _, right in part) / max(1, len(part)):.2f} |")
+                part = [r for r in rows if r["subset"] == subset]
+                half = scored(part, model)[: n // 2]
+                lines.append(f"| {subset} | {n} | {100 * sum(r['chosen'] == r['truth'] for r in part) / n:.2f} | "
+                             f"{100 * sum(r['osra'] == r['truth'] for r in part) / n:.2f} | "
+                             f"{100 * sum(right for _, right in half) / max(1, len(half)):.2f} |")
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "confidence.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -102,10 +102,11 @@ def main() -> None:
         for i, (smiles, size) in enumerate(molecules):
             style, patent = graph_look(random.Random(i))
             look = f"{style.family}{', patent look' if patent else ''}"
-            for condition, strength in (("as drawn", 0.0), ("clean", 0.0), ("degraded", 0.5)):
-                image, graph, label = draw_graph(smiles, random.Random(i), degrade_strength=strength)
-                if condition != "as drawn":
-                    image = scaled(image, real_bond / max(1.0, bond_length(graph)))
+            clean, graph, label = draw_graph(smiles, random.Random(i), degrade_strength=0.0)
+            degraded, _, _ = draw_graph(smiles, random.Random(i), degrade_strength=0.5)
+            factor = real_bond / max(1.0, bond_length(graph))  # degradations keep the geometry: the same bonds
+            pictures = {"as drawn": clean, "clean": scaled(clean, factor), "degraded": scaled(degraded, factor)}
+            for condition, image in pictures.items():
                 image.save(path)
                 exact = bool(score_smiles(label, osra_reads(path)).exact)
                 rows.append({"source": "drawn", "look": look, "band": size, "condition": condition, "exact": exact})

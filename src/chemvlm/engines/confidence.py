@@ -1,7 +1,7 @@
 """How likely an ensemble's answer is right: a logistic model of what its readers said and what the answer is,
 fitted on ocsr-dev (benchmarks/confidence.py writes `confidence.json`).
 
-The signals (`signals`), each measured on ocsr-dev before it was kept:
+The signals (`signals`), fitted on ocsr-dev (its answers never had several pieces: that weight is 0):
 - per member, how much of it agrees: how many of osra's variant runs gave the molecule (plain osra and
   `osra -j` agreeing is evidence), 1 or 0 for a model (its beams count once); and whether it gave nothing;
 - whether any member proposed another molecule;

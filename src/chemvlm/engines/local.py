@@ -229,10 +229,10 @@ class LocalEngine(Engine):
         single = [i for i, q in enumerate(queries) if len(q.images) == 1]
         if single:
             try:
-                found = self._sure_graphs([load_image(queries[i].images[0]) for i in single])
+                sure = self._sure_graphs([load_image(queries[i].images[0]) for i in single])
             except ImageLoadError as err:
                 raise EngineError(str(err)) from None
-            for i, (smiles, _) in zip(single, found):
+            for i, (smiles, _) in zip(single, sure):
                 graphs[i] = smiles
         # the graph's reading first; a beam that agrees adds nothing new to the candidates
         return [([g] if g else []) + [b for b in found if b != g] for g, found in zip(graphs, beams)]
