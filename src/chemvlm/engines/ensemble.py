@@ -47,8 +47,9 @@ def member_labels(specs) -> list[str]:
 # The osra runs an osra member of an ensemble makes (see engines.osra.VARIANTS), chosen by measurement:
 # plain osra first (it wins ties), then `-j`, which mostly helps where plain osra finds nothing valid.
 ENSEMBLE_VARIANTS = ("default", "jaggy")
-# What members that take these options get inside an ensemble unless the caller says otherwise.
-MEMBER_DEFAULTS = {"variants": ENSEMBLE_VARIANTS}
+# What members that take these options get inside an ensemble unless the caller says otherwise: osra reads
+# labels with the extended table (engines.osra_labels; measured in benchmarks/results/osra-labels.md).
+MEMBER_DEFAULTS = {"variants": ENSEMBLE_VARIANTS, "labels": "extended"}
 
 
 def member_options(member_takes, options: dict) -> dict:

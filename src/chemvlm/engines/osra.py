@@ -16,6 +16,7 @@ from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
 from chemvlm.engines.base import Engine, EngineError, Query
+from chemvlm.engines.osra_labels import restore_r_groups, table_file
 from chemvlm.chem.smiles import unreadable_atoms
 from chemvlm.engines.recognition import no_structure, read_structures
 from chemvlm.record import Prediction
@@ -108,6 +109,7 @@ class OsraOptions:
     executable: str = "osra"
     variants: tuple = ("default",)  # the osra runs per picture, by name (VARIANTS); the first answers
     cache_dir: str | Path | None = None  # keep osra's output per image content and variant
+    labels: str = "osra"  # osra's own superatom table, or "extended" (engines.osra_labels)
 
 
 class OsraEngine(Engine):
@@ -124,6 +126,9 @@ class OsraEngine(Engine):
         if unknown or not options.variants:
             raise EngineError(f"osra variant(s) {unknown or options.variants}: choose from {', '.join(VARIANTS)}")
         self.variants = tuple(options.variants)
+        if options.labels not in ("osra", "extended"):
+            raise EngineError(f"osra labels {options.labels!r}: choose osra or extended")
+        self.label_args = ("-a", str(table_file(self.executable))) if options.labels == "extended" else ()
         self.cache_dir = Path(options.cache_dir) if options.cache_dir else None
         self.timeout = options.timeout
         self.workers = max(1, options.workers)
@@ -134,6 +139,7 @@ class OsraEngine(Engine):
         With a cache directory the output is kept per image content and variant; `cached_only` gives None
         instead of running osra when it is not there."""
         args, scale = VARIANTS[variant]
+        args = (*args, *self.label_args)
         direct = isinstance(image, (str, Path)) and not str(image).startswith("data:")
         label = str(image) if direct else "<image>"
         picture = load_image(image)  # the same validation and clear errors as every other engine
@@ -167,13 +173,17 @@ class OsraEngine(Engine):
             cached.write_text(done.stdout, encoding="utf-8")
         return done.stdout
 
+    def structures(self, image, variant: str = "default") -> list[tuple[str, float]]:
+        """(SMILES, osra confidence) per structure one variant run prints, numbered R groups restored."""
+        return [(restore_r_groups(s), c) for s, c in parse_osra_confidence(self.run(image, variant))]
+
     def recognise(self, image, variant: str = "default") -> str:
         """SMILES for one image: the longest structure osra reports (empty when none)."""
-        return max((s for s, _ in parse_osra_confidence(self.run(image, variant))), key=len, default="")
+        return max((s for s, _ in self.structures(image, variant)), key=len, default="")
 
     def _main_structure(self, image, variant: str) -> tuple[str, str, float] | None:
         """(variant, SMILES, osra confidence) of the longest structure one variant run prints, or None."""
-        lines = parse_osra_confidence(self.run(image, variant))
+        lines = self.structures(image, variant)
         if not lines:
             return None
         smiles, confidence = max(lines, key=lambda line: len(line[0]))
