@@ -4,12 +4,13 @@
         [--dev-every N] [--trec-every N] [--sets ocsr-real trec-chem]
 
 For every image of each set the members' candidates are collected once (osra runs are cached in
-benchmarks/cache/osra/, the members' candidates in benchmarks/cache/confidence-SET.json), the ensemble's
+benchmarks/cache/osra/, the model's candidates in benchmarks/cache/confidence-SET.json), the ensemble's
 choice is made as at run time (engines.ensemble.choose), and the answer's signals are noted
 (engines.confidence.signals). ocsr-dev gives the logistic model, written to src/chemvlm/engines/confidence.json,
 and, fitted on one half of its patents and measured on the other (both ways), an estimate on images the model
 did not see; the other sets give the coverage-accuracy curve of the shipped model: the most confident answers,
-and how many of those are exactly right. osra alone (plain osra, the same runs) is reported beside it.
+and how many of those are exactly right. osra alone (plain osra with its own label table, the engine `osra`)
+is reported beside it.
 Writes benchmarks/results/confidence.md.
 """
 
@@ -36,23 +37,43 @@ THRESHOLDS = (0.5, 0.8, 0.9, 0.95)
 
 
 def candidates_of(engine, items, cache: Path) -> dict[str, dict]:
-    """{item id: {member: [SMILES, ...]}} for the ensemble's members, cached (a member error: no candidates)."""
+    """{item id: {member: [SMILES, ...]}} for the ensemble's members (a member error: no candidates). The model
+    members' candidates are kept in `cache`; osra's are made again from its own run cache, so that a change of
+    osra's options (variants, label table) is never hidden by this file."""
+    kept = [(label, m) for label, m in zip(engine.labels, engine.members) if label not in engine.counts_variants]
+    rerun = [(label, m) for label, m in zip(engine.labels, engine.members) if label in engine.counts_variants]
     found = json.loads(cache.read_text()) if cache.is_file() else {}
-    todo = [item for item in items if item.id not in found]
+    found = {i: {label: c[label] for label, _ in kept if label in c} for i, c in found.items()}
+    todo = [item for item in items if len(found.get(item.id, {})) < len(kept)]
     for start in range(0, len(todo), 16):
-        batch = todo[start : start + 16]
-        queries = [Query(id=i.id, images=i.images, question=i.question) for i in batch]
-        per_member = {label: engine._member_candidates(member, queries)
-                      for label, member in zip(engine.labels, engine.members)}
-        for k, item in enumerate(batch):
-            found[item.id] = {label: ([] if isinstance(c[k], Exception) else list(c[k])) for label, c in per_member.items()}
+        add(engine, found, todo[start : start + 16], kept)
         cache.write_text(json.dumps(found))
         print(f"{cache.name}: {len(found)}/{len(items)}", flush=True)
-    return found
+    everything = {item.id: dict(found[item.id]) for item in items}
+    for start in range(0, len(items), 16):
+        add(engine, everything, items[start : start + 16], rerun)
+    return {i: {label: c[label] for label in engine.labels} for i, c in everything.items()}  # the members' order
 
 
-def decisions(engine, items, found) -> list[dict]:
-    """Per item: truth, the ensemble's answer and its signals, every candidate's signals, plain osra's answer.
+def add(engine, found: dict, batch, members) -> None:
+    """Each member's candidates for a batch of items, into found[item id][member]."""
+    queries = [Query(id=i.id, images=i.images, question=i.question) for i in batch]
+    for label, member in members:
+        for item, c in zip(batch, engine._member_candidates(member, queries)):
+            found.setdefault(item.id, {})[label] = [] if isinstance(c, Exception) else list(c)
+
+
+def plain_osra(osra, item) -> str | None:
+    """osra alone's answer (its own label table, one run), canonical; None where it gives none."""
+    try:
+        found = osra.scored_candidates(item.images[0])
+    except Exception:  # osra failed on the image: no answer, as the harness scores a failed record
+        return None
+    return canonical_smiles(found[0][1]) if found else None
+
+
+def decisions(engine, osra, items, found) -> list[dict]:
+    """Per item: truth, the ensemble's answer and its signals, every candidate's signals, osra alone's answer.
     Items whose label RDKit rejects are left out, as the harness skips them."""
     out = []
     for item in items:
@@ -65,10 +86,9 @@ def decisions(engine, items, found) -> list[dict]:
         except ValueError:
             chosen = ""
         molecules = sorted({c for c in (canonical_smiles(s) for found in candidates.values() for s in found) if c})
-        osra = next((c[0] for label, c in candidates.items() if label in engine.counts_variants and c), "")
         out.append({"id": item.id, "truth": truth, "chosen": chosen, "subset": item.subset,
                     "signals": {m: signals(candidates, m, engine.counts_variants) for m in molecules},
-                    "osra": canonical_smiles(osra) if osra else None})
+                    "osra": plain_osra(osra, item)})
     return out
 
 
@@ -129,9 +149,10 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
     engine = load_engine(args.model, cache_dir=str(CACHE / "osra"), workers=2, timeout=120)
+    osra = load_engine("osra", cache_dir=str(CACHE / "osra"), timeout=120)  # the baseline: osra alone
     spec = str(engine.spec)
     dev = load_bench("ocsr-dev", args.data)[:: args.dev_every]
-    dev_rows = decisions(engine, dev, candidates_of(engine, dev, CACHE / "confidence-ocsr-dev.json"))
+    dev_rows = decisions(engine, osra, dev, candidates_of(engine, dev, CACHE / "confidence-ocsr-dev.json"))
     model = fit(training_rows(dev_rows))
     table_path = ROOT / "src" / "chemvlm" / "engines" / TABLE
     table = json.loads(table_path.read_text()) if table_path.is_file() else {}
@@ -155,7 +176,7 @@ def main() -> None:
     lines += coverage_table(pairs)
     for name in args.sets:
         items = load_bench(name, args.data)[:: args.trec_every if name == "trec-chem" else 1]
-        rows = decisions(engine, items, candidates_of(engine, items, CACHE / f"confidence-{name}.json"))
+        rows = decisions(engine, osra, items, candidates_of(engine, items, CACHE / f"confidence-{name}.json"))
         lines += ["", f"## {name} ({len(rows)} images with a label RDKit reads, of {len(items)})", "",
                   f"Exact over all images: ensemble {100 * sum(r['chosen'] == r['truth'] for r in rows) / len(rows):.2f} %, "
                   f"plain osra {100 * sum(r['osra'] == r['truth'] for r in rows) / len(rows):.2f} %.", ""]

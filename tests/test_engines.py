@@ -84,7 +84,7 @@ def test_an_option_no_engine_takes_is_refused_in_one_line_naming_it_and_the_engi
     with pytest.raises(OptionError) as refused:
         load_engine("osra", max_tiles=2)
     assert str(refused.value) == ("option max_tiles: not taken by engine osra "
-                                  "(it takes: timeout, workers, executable, variants, cache_dir, labels)")
+                                  "(it takes: timeout, workers, executable, variants, cache_dir, labels, complete_benzenes)")
     with pytest.raises(OptionError, match=r"^option retries: not taken by engine ensemble:osra,chemvlm-mini nor by "
                                           r"any of its members \(they take: rerank, timeout, .*max_tiles"):
         load_engine("ensemble:osra,chemvlm-mini", retries=2)
@@ -129,7 +129,7 @@ def test_the_command_line_refuses_an_option_the_engine_does_not_take():
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         "error: option max_tiles: not taken by engine osra (it takes: timeout, workers, executable, variants, "
-        "cache_dir, labels)"]
+        "cache_dir, labels, complete_benzenes)"]
 
 
 def test_eval_refuses_an_option_the_engine_does_not_take_before_writing_anything(tmp_path):

@@ -5,9 +5,9 @@ The signals (`signals`), fitted on ocsr-dev (its answers never had several piece
 - per member, how much of it agrees: how many of osra's variant runs gave the molecule (plain osra and
   `osra -j` agreeing is evidence), 1 or 0 for a model (its beams count once); and whether it gave nothing;
 - whether any member proposed another molecule;
-- what the molecule is: an R group (`*`: CLEF numbers its R groups, osra writes them bare), a charge,
-  stereo, more than one piece, an element outside the common organic ones, its size, and a benzene that
-  lost a double bond (a six-carbon ring with two, not aromatic: how osra misreads a faint bond).
+- what the molecule is: an R group (`*`), a charge, stereo, more than one piece, an element outside the
+  common organic ones, its size, and a benzene that lost a double bond (chem.benzene) where the ensemble's
+  osra could not complete it.
 The confidence is the model's probability; an ensemble that was never fitted gets none (not a made-up one).
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from rdkit import Chem
 
 from chemvlm.chem import canonical_smiles
+from chemvlm.chem.benzene import broken_benzenes
 
 TABLE = "confidence.json"
 ORGANIC = {"C", "N", "O", "S", "F", "Cl", "Br", "I", "P"}
@@ -48,25 +49,9 @@ def signals(candidates: dict[str, list[str]], chosen: str, counts_variants: set[
         "pieces": float("." in chosen),
         "rare_element": float(any(a.GetSymbol() not in ORGANIC and a.GetAtomicNum() for a in atoms)),
         "heavy_atoms": len(atoms) / 40,
-        "broken_benzene": float(mol is not None and _broken_benzene(mol)),
+        "broken_benzene": float(mol is not None and bool(broken_benzenes(mol))),
     })
     return out
-
-
-def _broken_benzene(mol: Chem.Mol) -> bool:
-    """A six-membered carbon ring, not aromatic, with two double bonds in it and none leaving it (a
-    cyclohexadiene, rare in real compounds, common where one bond of a drawn benzene was not seen)."""
-    for ring in mol.GetRingInfo().BondRings():
-        bonds = [mol.GetBondWithIdx(b) for b in ring]
-        atoms = {a.GetIdx(): a for b in bonds for a in (b.GetBeginAtom(), b.GetEndAtom())}
-        if len(ring) != 6 or any(b.GetIsAromatic() for b in bonds) or any(a.GetSymbol() != "C" for a in atoms.values()):
-            continue
-        doubles = sum(b.GetBondType() == Chem.BondType.DOUBLE for b in bonds)
-        leaving = any(b.GetIdx() not in ring and b.GetBondType() == Chem.BondType.DOUBLE
-                      for a in atoms.values() for b in a.GetBonds())
-        if doubles == 2 and not leaving:
-            return True
-    return False
 
 
 def probability(model: dict, values: dict[str, float]) -> float:

@@ -48,8 +48,9 @@ def member_labels(specs) -> list[str]:
 # plain osra first (it wins ties), then `-j`, which mostly helps where plain osra finds nothing valid.
 ENSEMBLE_VARIANTS = ("default", "jaggy")
 # What members that take these options get inside an ensemble unless the caller says otherwise: osra reads
-# labels with the extended table (engines.osra_labels; measured in benchmarks/results/osra-labels.md).
-MEMBER_DEFAULTS = {"variants": ENSEMBLE_VARIANTS, "labels": "extended"}
+# labels with the extended table (engines.osra_labels) and gets benzenes completed (chem.benzene), both
+# measured in benchmarks/results/osra-reading.md.
+MEMBER_DEFAULTS = {"variants": ENSEMBLE_VARIANTS, "labels": "extended", "complete_benzenes": True}
 
 
 def member_options(member_takes, options: dict) -> dict:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chemvlm.chem.answer import answer_question
+from chemvlm.chem.benzene import complete_benzenes
 from chemvlm.engines.base import Engine, EngineError, Query
 from chemvlm.engines.osra_labels import restore_r_groups, table_file
 from chemvlm.chem.smiles import unreadable_atoms
@@ -110,6 +111,7 @@ class OsraOptions:
     variants: tuple = ("default",)  # the osra runs per picture, by name (VARIANTS); the first answers
     cache_dir: str | Path | None = None  # keep osra's output per image content and variant
     labels: str = "osra"  # osra's own superatom table, or "extended" (engines.osra_labels)
+    complete_benzenes: bool = False  # give back the double bond of a benzene read with one missing (chem.benzene)
 
 
 class OsraEngine(Engine):
@@ -174,8 +176,12 @@ class OsraEngine(Engine):
         return done.stdout
 
     def structures(self, image, variant: str = "default") -> list[tuple[str, float]]:
-        """(SMILES, osra confidence) per structure one variant run prints, numbered R groups restored."""
-        return [(restore_r_groups(s), c) for s, c in parse_osra_confidence(self.run(image, variant))]
+        """(SMILES, osra confidence) per structure one variant run prints, numbered R groups restored and,
+        with `complete_benzenes`, broken benzenes completed."""
+        found = [(restore_r_groups(s), c) for s, c in parse_osra_confidence(self.run(image, variant))]
+        if self.options.complete_benzenes:
+            found = [(complete_benzenes(s), c) for s, c in found]
+        return found
 
     def recognise(self, image, variant: str = "default") -> str:
         """SMILES for one image: the longest structure osra reports (empty when none)."""
