@@ -6,8 +6,8 @@ The signals (`signals`), fitted on ocsr-dev (its answers never had several piece
   `osra -j` agreeing is evidence), 1 or 0 for a model (its beams count once); and whether it gave nothing;
 - whether any member proposed another molecule;
 - what the molecule is: an R group (`*`), a charge, stereo, more than one piece, an element outside the
-  common organic ones, its size, and a benzene that lost a double bond (chem.benzene) where the ensemble's
-  osra could not complete it.
+  common organic ones, and its size. (A benzene read with a bond missing was a strong signal until the
+  ensemble's osra completed such rings, chem.benzene: then it never occurred on ocsr-dev, so it went.)
 The confidence is the model's probability; an ensemble that was never fitted gets none (not a made-up one).
 """
 
@@ -22,7 +22,6 @@ import numpy as np
 from rdkit import Chem
 
 from chemvlm.chem import canonical_smiles
-from chemvlm.chem.benzene import broken_benzenes
 
 TABLE = "confidence.json"
 ORGANIC = {"C", "N", "O", "S", "F", "Cl", "Br", "I", "P"}
@@ -49,7 +48,6 @@ def signals(candidates: dict[str, list[str]], chosen: str, counts_variants: set[
         "pieces": float("." in chosen),
         "rare_element": float(any(a.GetSymbol() not in ORGANIC and a.GetAtomicNum() for a in atoms)),
         "heavy_atoms": len(atoms) / 40,
-        "broken_benzene": float(mol is not None and bool(broken_benzenes(mol))),
     })
     return out
 
