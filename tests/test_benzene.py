@@ -14,6 +14,11 @@ def test_a_benzene_missing_one_bond_is_completed():
     assert complete_benzenes("NC1=CC=C2OC(c3ccc(N)cc3)=NC2C1") == canonical_smiles("Nc1ccc(-c2nc3cc(N)ccc3o2)cc1")
 
 
+def test_a_cyclohexadiene_is_found_and_benzene_and_a_quinone_are_not():
+    found = {s: len(broken_benzenes(Chem.MolFromSmiles(s))) for s in ("C1=CCC(c2ccccc2)C=C1", "c1ccccc1", "O=C1C=CC(=O)C=C1")}
+    assert found == {"C1=CCC(c2ccccc2)C=C1": 1, "c1ccccc1": 0, "O=C1C=CC(=O)C=C1": 0}
+
+
 def test_rings_that_are_not_a_broken_benzene_stay():
     for smiles in ("C1=CCC=CC1",  # 1,4-cyclohexadiene: the two sp3 atoms are apart, no single place for a bond
                    "O=C1C=CC(=O)C=C1",  # quinone: double bonds leave the ring
