@@ -37,10 +37,14 @@ def test_table_corrects_osra_and_keeps_its_other_entries(tmp_path):
         assert Chem.MolFromSmiles(smiles) is not None or label == "Foo", label
 
 
-def test_installed_table_is_found_beside_osra():
+def test_installed_table_is_found_beside_osra_and_every_group_is_valid():
     osra = load_engine("osra")
     found = installed_table(osra.executable)
     assert found is not None and "iPr" in found.read_text()
+    # a group is valid bonded to a carbon (NO2 as N(=O)=O is, alone it is not) or alone (Et3N, a counter-ion)
+    invalid = [label for label, smiles in entries(superatom_table(found)).items()
+               if Chem.MolFromSmiles("C" + smiles) is None and Chem.MolFromSmiles(smiles) is None]
+    assert invalid == []
 
 
 def test_numbered_r_groups_read_from_a_real_patent_drawing(tmp_path):
