@@ -7,7 +7,7 @@ from rdkit import Chem
 
 from chemvlm.chem import canonical_smiles
 from chemvlm.engines import load_engine
-from chemvlm.engines.osra_labels import installed_table, restore_r_groups, superatom_table
+from chemvlm.engines.osra_labels import installed_table, restore_r_groups, superatom_table, table_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "clef-rgroups"
 IMAGE = FIXTURES / "US20050002859A1_p0016_x0451_y1771_c00095.png"
@@ -60,3 +60,11 @@ def test_ensemble_osra_member_reads_with_the_extended_table():
     engine = load_engine("ensemble:osra,chemvlm-mini")
     assert engine.members[0].options.labels == "extended"
     assert load_engine("osra").options.labels == "osra"  # osra alone stays osra (the baseline)
+
+
+def test_without_osras_own_table_osra_keeps_it(tmp_path):
+    # an osra program with no share/osra/superatom.txt beside it: no table of ours replaces the one it has
+    program = tmp_path / "bin" / "osra"
+    program.parent.mkdir()
+    program.write_bytes(b"")  # a program file found by path only; it is never run
+    assert installed_table(str(program)) is None and table_file(str(program)) is None

@@ -130,7 +130,8 @@ class OsraEngine(Engine):
         self.variants = tuple(options.variants)
         if options.labels not in ("osra", "extended"):
             raise EngineError(f"osra labels {options.labels!r}: choose osra or extended")
-        self.label_args = ("-a", str(table_file(self.executable))) if options.labels == "extended" else ()
+        table = table_file(self.executable) if options.labels == "extended" else None
+        self.label_args = ("-a", str(table)) if table is not None else ()
         self.cache_dir = Path(options.cache_dir) if options.cache_dir else None
         self.timeout = options.timeout
         self.workers = max(1, options.workers)

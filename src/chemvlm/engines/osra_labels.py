@@ -83,14 +83,13 @@ def installed_table(executable: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def superatom_table(installed: Path | None) -> str:
+def superatom_table(installed: Path) -> str:
     """The text of the table: osra's entries with the corrections, then the added groups and R groups."""
     entries: dict[str, str] = {}
-    if installed is not None:
-        for line in installed.read_text(encoding="utf-8", errors="replace").splitlines():
-            fields = line.split()
-            if len(fields) >= 2 and not fields[0].startswith("#"):
-                entries.setdefault(fields[0], fields[1])  # osra keeps the first of a label given twice
+    for line in installed.read_text(encoding="utf-8", errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and not fields[0].startswith("#"):
+            entries.setdefault(fields[0], fields[1])  # osra keeps the first of a label given twice
     entries.update(CORRECTIONS)
     for label, group in GROUPS.items():
         entries.setdefault(label, group.replace("*", "", 1))  # chem.abbreviations writes the bond as `*`
@@ -101,10 +100,14 @@ def superatom_table(installed: Path | None) -> str:
     return "".join(f"{label} {smiles}\n" for label, smiles in entries.items())
 
 
-def table_file(executable: str) -> Path:
+def table_file(executable: str) -> Path | None:
     """The table written once to a file named by its content (so a cache of osra runs keyed by the
-    arguments changes when the table does)."""
-    text = superatom_table(installed_table(executable))
+    arguments changes when the table does); None where osra's own table is not found, so that osra keeps it
+    rather than lose its entries to a table of ours alone."""
+    installed = installed_table(executable)
+    if installed is None:
+        return None
+    text = superatom_table(installed)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"chemvlm-osra-superatoms-{digest}.txt"
     if not path.is_file():
