@@ -34,10 +34,12 @@ READINGS = {  # name: osra engine options
 
 
 def answer(engine, image) -> str | None:
+    """The answer `osra` alone gives: the longest structure, none where it has atoms osra could not read."""
     try:
-        return canonical_smiles(engine.recognise(image)) or None
+        found = engine.scored_candidates(image)
     except (EngineError, ImageLoadError):
         return None  # osra failed on it: no answer, as the harness scores a failed record
+    return canonical_smiles(found[0][1]) if found else None
 
 
 def main() -> None:

@@ -68,3 +68,8 @@ def test_without_osras_own_table_osra_keeps_it(tmp_path):
     program.parent.mkdir()
     program.write_bytes(b"")  # a program file found by path only; it is never run
     assert installed_table(str(program)) is None and table_file(str(program)) is None
+
+
+def test_smiles_without_placeholders_are_left_as_osra_wrote_them():
+    # "Cn" here is a carbon on an aromatic n, not copernicium: the string stays as it is, not rewritten
+    assert restore_r_groups("O=C(Cn1ccnc1)O") == "O=C(Cn1ccnc1)O"

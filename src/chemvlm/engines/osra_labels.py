@@ -15,6 +15,7 @@ The installed table is read, not copied: it is osra's (GPL), found next to the o
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -111,16 +112,16 @@ def table_file(executable: str) -> Path | None:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"chemvlm-osra-superatoms-{digest}.txt"
     if not path.is_file():
-        partial = path.with_suffix(f".{digest}.part")
+        partial = path.with_suffix(f".{os.getpid()}.part")  # one per process: others may write the same table
         partial.write_text(text, encoding="utf-8")
-        partial.replace(path)  # atomic: another process may be writing the same file
+        partial.replace(path)  # atomic: a reader never sees half a table
     return path
 
 
 def restore_r_groups(smiles: str) -> str:
     """osra's SMILES with each placeholder element turned back into its numbered R group (`[Np]` -> `[2*]`);
     unchanged when it has none or RDKit cannot read it."""
-    if not smiles or not any(element in smiles for element in PLACEHOLDERS):
+    if not smiles or not any(f"[{element}" in smiles for element in PLACEHOLDERS):  # not "Cn" of Cn1ccnc1
         return smiles
     mol = Chem.MolFromSmiles(smiles, sanitize=False)
     if mol is None:
