@@ -28,6 +28,7 @@ from chemvlm.chem import canonical_smiles
 from chemvlm.engines import Query, load_engine
 from chemvlm.engines.confidence import TABLE, fit, probability, signals
 from chemvlm.engines.ensemble import choose
+from osra_reading import answer as osra_alone  # benchmarks/ is on the path when this script runs
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "benchmarks" / "cache"
@@ -63,15 +64,6 @@ def add(engine, found: dict, batch, members) -> None:
             found.setdefault(item.id, {})[label] = [] if isinstance(c, Exception) else list(c)
 
 
-def plain_osra(osra, item) -> str | None:
-    """osra alone's answer (its own label table, one run), canonical; None where it gives none."""
-    try:
-        found = osra.scored_candidates(item.images[0])
-    except Exception:  # osra failed on the image: no answer, as the harness scores a failed record
-        return None
-    return canonical_smiles(found[0][1]) if found else None
-
-
 def decisions(engine, osra, items, found) -> list[dict]:
     """Per item: truth, the ensemble's answer and its signals, every candidate's signals, osra alone's answer.
     Items whose label RDKit rejects are left out, as the harness skips them."""
@@ -88,7 +80,7 @@ def decisions(engine, osra, items, found) -> list[dict]:
         molecules = sorted({c for c in (canonical_smiles(s) for found in candidates.values() for s in found) if c})
         out.append({"id": item.id, "truth": truth, "chosen": chosen, "subset": item.subset,
                     "signals": {m: signals(candidates, m, engine.counts_variants) for m in molecules},
-                    "osra": plain_osra(osra, item)})
+                    "osra": osra_alone(osra, item.images[0])})
     return out
 
 

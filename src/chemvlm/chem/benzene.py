@@ -42,8 +42,8 @@ def complete_benzenes(smiles: str) -> str:
         return smiles
     fixes = []
     for ring in broken_benzenes(mol):
-        open_bonds = [b for b in ring if mol.GetBondWithIdx(b).GetBondType() == SINGLE
-                      and _saturated(mol.GetBondWithIdx(b).GetBeginAtom()) and _saturated(mol.GetBondWithIdx(b).GetEndAtom())]
+        bonds = [mol.GetBondWithIdx(b) for b in ring]  # a bond between two saturated atoms is single
+        open_bonds = [b.GetIdx() for b in bonds if _saturated(b.GetBeginAtom()) and _saturated(b.GetEndAtom())]
         if len(open_bonds) == 1:
             fixes.append(open_bonds[0])
     if not fixes:
